@@ -1,0 +1,5 @@
+import sys
+
+from swintormer.cli import main
+
+sys.exit(main())

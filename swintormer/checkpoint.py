@@ -1,0 +1,208 @@
+"""Reading upstream checkpoints safely and our own safetensors format.
+
+Upstream (BasicSR) files are ``torch.save({"params": state_dict})``, sometimes with
+``"params_ema"``; plain state dicts and ``.safetensors`` files are accepted too. Pickles are
+loaded with ``weights_only=True`` so a file from the internet cannot run code.
+
+Our format is one ``.safetensors`` file holding one or more components (``restorer``, later
+``encoder`` and ``denoiser``), tensors keyed ``<component>.<param>``, and a JSON header entry per
+component with its config, so a checkpoint alone rebuilds its model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from swintormer.errors import SwintormerError
+from swintormer.models.config import RestorerConfig
+from swintormer.registry import build_from_config, config_class
+
+__all__ = [
+    "load_checkpoint",
+    "load_state_dict_into",
+    "load_upstream",
+    "read_state_dict",
+    "save_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "swintormer-rt/1"
+
+def _read_file(path: Path) -> Any:
+    if not path.is_file():
+        raise SwintormerError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise SwintormerError(f"{path} is not a readable .safetensors file ({exc})") from None
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
+        raise SwintormerError(
+            f"{path} is not a plain-tensor PyTorch checkpoint, or it is damaged ({first}); "
+            "only files of tensors are loaded, never arbitrary pickled objects"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise SwintormerError(f"{path} could not be read as a PyTorch or safetensors checkpoint ({exc})") from None
+
+
+def read_state_dict(path: str | Path, param_key: str = "auto") -> dict[str, torch.Tensor]:
+    """The state dict inside an upstream file.
+
+    ``param_key="auto"`` takes ``params_ema`` when present (BasicSR's weights for evaluation),
+    else ``params``, else ``state_dict``, else the file itself. A ``module.`` prefix left by
+    DataParallel is removed.
+    """
+    path = Path(path)
+    obj = _read_file(path)
+    if not isinstance(obj, dict):
+        raise SwintormerError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    if param_key == "auto":
+        key = next((k for k in ("params_ema", "params", "state_dict") if isinstance(obj.get(k), dict)), None)
+    else:
+        if param_key not in obj:
+            raise SwintormerError(f"{path} has no {param_key!r} entry; it has: {sorted(obj)[:10]}")
+        key = param_key
+    if key is not None:
+        log.info("using %r weights from %s", key, path)
+        obj = obj[key]
+    state = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        raise SwintormerError(f"{path} contains no tensors")
+    return state
+
+
+def _listing(keys: list[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Strict load that raises one readable error listing missing, unexpected and mis-shaped keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [
+        f"{k} (checkpoint {list(state[k].shape)} vs model {list(own[k].shape)})"
+        for k in sorted(set(own) & set(state))
+        if state[k].shape != own[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched, 4)}")
+    if problems:
+        raise SwintormerError(
+            f"{source} does not fit this model ({'; '.join(problems)}); "
+            "check that the model/arch and config match the checkpoint"
+        )
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    return module
+
+
+def load_upstream(
+    path: str | Path, arch: str, config: dict[str, Any], param_key: str = "auto"
+) -> nn.Module:
+    """Load a public Swintormer/Restormer checkpoint.
+
+    Args:
+        path: ``.pth``/``.pt`` (BasicSR or plain state dict) or ``.safetensors``.
+        arch: ``"swintormer"`` or ``"restormer"``.
+        config: the upstream constructor's keyword arguments (e.g. ``{"dim": 48, ...}``).
+
+    Returns:
+        The restorer in eval mode, with ``.config`` set.
+    """
+    from swintormer.models import build_restorer
+
+    cfg = RestorerConfig.from_upstream(arch, config)  # type: ignore[arg-type]
+    model = build_restorer(cfg)
+    load_state_dict_into(model, read_state_dict(path, param_key), str(path))
+    return model.eval()
+
+
+def save_checkpoint(path: str | Path, components: dict[str, nn.Module], metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``components`` (each with a dataclass ``.config``) to one ``.safetensors`` file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    header: dict[str, str] = {"format": FORMAT}
+    for name, module in components.items():
+        cfg = module.config
+        header[f"{name}.config_type"] = type(cfg).__name__
+        header[f"{name}.config"] = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+        for key, value in module.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().cpu().contiguous()
+    for key, value in (metadata or {}).items():
+        header[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=header)
+    return path
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns: modules by component name and the header."""
+
+    components: dict[str, nn.Module]
+    metadata: dict[str, str]
+    path: Path
+
+    @property
+    def restorer(self) -> nn.Module:
+        return self.components["restorer"]
+
+
+def _config_from_header(header: dict[str, str], name: str, path: Path) -> Any:
+    cls = config_class(header.get(f"{name}.config_type", ""))
+    return cls.from_dict(json.loads(header[f"{name}.config"]))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Rebuild every component of one of our ``.safetensors`` checkpoints (eval mode, CPU)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise SwintormerError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise SwintormerError(
+            f"{path} is not a readable .safetensors checkpoint ({exc}); "
+            "upstream .pth files are converted with `swintormer convert`"
+        ) from None
+    if header.get("format") != FORMAT:
+        raise SwintormerError(
+            f"{path} is a .safetensors file but not a Swintormer-RT checkpoint (no config inside); "
+            "convert upstream weights with `swintormer convert`"
+        )
+    state = _read_file(path)
+    names = sorted({k.split(".", 1)[0] for k in header if k.endswith(".config_type")})
+    components = {}
+    for name in names:
+        cfg = _config_from_header(header, name, path)
+        module = build_from_config(cfg)
+        prefix = f"{name}."
+        part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        components[name] = load_state_dict_into(module, part, f"{path} [{name}]").eval()
+    return Checkpoint(components=components, metadata=header, path=path)

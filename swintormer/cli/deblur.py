@@ -1,0 +1,91 @@
+"""``swintormer deblur``: restore image files with the PyTorch model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from swintormer.cli.options import add_model_options, add_tile_options, tile_options
+from swintormer.errors import SwintormerError
+
+log = logging.getLogger(__name__)
+
+EPILOG = """examples:
+  swintormer deblur photo.jpg -o photo_sharp.png
+  swintormer deblur shots/*.png -o restored/ --tile 512 --stride 220
+  swintormer deblur --right R.png --left L.png -o out.png --model swintormer-dpdd --checkpoint net_g.pth
+"""
+
+_DTYPES = {8: np.uint8, 16: np.uint16}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "deblur",
+        help="deblur image files",
+        description="Deblur images (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit) with tiled inference.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files (single-image models)")
+    p.add_argument("--left", metavar="PATH", help="left dual-pixel view (dual-pixel models, with --right)")
+    p.add_argument("--right", metavar="PATH", help="right dual-pixel view (dual-pixel models, with --left)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
+    p.add_argument("--bit-depth", choices=("same", "8", "16"), default="same", help="output bits per channel (default: as the input)")
+    p.add_argument("--compare", action="store_true", help="also write OUT_compare.png: input and result side by side")
+    add_model_options(p)
+    add_tile_options(p)
+    p.set_defaults(func=run)
+
+
+def _jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
+    """``[(input paths, output path)]``: one entry per image (two inputs for a dual-pixel pair)."""
+    out = Path(args.output)
+    as_file = out.suffix != "" and not out.is_dir()
+    if args.left or args.right:
+        if not (args.left and args.right) or args.inputs:
+            raise SwintormerError("dual-pixel input needs both --left and --right and no other inputs")
+        pair = [Path(args.right), Path(args.left)]
+        return [(pair, out if as_file else out / f"{pair[0].stem}.png")]
+    if not args.inputs:
+        raise SwintormerError("no input images given (pass files, or --left/--right for dual-pixel models)")
+    paths = [Path(p) for p in args.inputs]
+    if as_file and len(paths) > 1:
+        raise SwintormerError(f"{len(paths)} inputs need an output folder, but {out} looks like a file name")
+    return [(paths, out) if as_file else (paths, out / p.name) for p in paths]
+
+
+def run(args: argparse.Namespace) -> int:
+    from swintormer.imageio import dual_pixel_stack, read_image, write_image
+    from swintormer.inference import check_tile, deblur_array, resolve_device, resolve_restorer, torch_tile_fn
+    from swintormer.visualize import side_by_side
+
+    jobs = _jobs(args)
+    model = resolve_restorer(args.model, args.checkpoint)
+    options = tile_options(args)
+    check_tile(model, options.tile)
+    device = resolve_device(args.device)
+    tile_fn = torch_tile_fn(model, device)
+    channels = model.config.in_channels
+    for inputs, out_path in jobs:
+        images = [read_image(p) for p in inputs]
+        array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array
+        if array.shape[2] != channels:
+            hint = "pass the two views with --right and --left" if channels == 6 else "pass a single RGB image"
+            raise SwintormerError(f"this model takes {channels}-channel input, {inputs[0]} gives {array.shape[2]}; {hint}")
+        depth = images[0].bit_depth if args.bit_depth == "same" else int(args.bit_depth)
+        start = time.perf_counter()
+        restored = deblur_array(array, tile_fn, options, out_channels=3, out_dtype=_DTYPES.get(depth, np.uint16))
+        elapsed = time.perf_counter() - start
+        write_image(out_path, restored)
+        h, w = restored.shape[:2]
+        log.info("wrote %s (%dx%d, %.2f s on %s)", out_path, w, h, elapsed, device)
+        if args.compare:
+            compare = out_path.with_name(out_path.stem + "_compare.png")
+            write_image(compare, side_by_side([array[:, :, :3], restored], ["input", "deblurred"]))
+            log.info("wrote %s", compare)
+    return 0

@@ -1,0 +1,1 @@
+"""Data: synthetic defocus from real photographs, and the bundled sample."""

@@ -1,0 +1,185 @@
+"""Image files <-> float arrays: the one loader and writer every entry point uses.
+
+Images travel as ``[H, W, C]`` arrays in RGB order, in the file's own dtype (``uint8``,
+``uint16`` or ``float32``): a 16-megapixel photo stays 48 MB instead of 192 MB, and the tiler
+converts one batch of tiles at a time to float. ``LoadedImage.pixels`` gives ``float32`` in
+``[0, 1]`` where a whole float image is wanted. PNG, JPEG, TIFF, BMP and WebP are
+read and written through OpenCV, which handles 16-bit RGB PNG and TIFF (Pillow does not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from swintormer.errors import SwintormerError
+
+__all__ = [
+    "MIN_IMAGE_SIDE",
+    "LoadedImage",
+    "dual_pixel_stack",
+    "float_to_dtype",
+    "from_uint",
+    "read_image",
+    "to_uint",
+    "write_image",
+]
+
+log = logging.getLogger(__name__)
+
+#: Smaller images carry no defocus information worth restoring; they are rejected.
+MIN_IMAGE_SIDE = 8
+WRITABLE = {".png": 16, ".tif": 16, ".tiff": 16, ".jpg": 8, ".jpeg": 8, ".bmp": 8, ".webp": 8}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """``array``: ``[H, W, 3]`` uint8/uint16/float32 (RGB); ``bit_depth``: 8, 16 or 32 (float files)."""
+
+    array: np.ndarray
+    bit_depth: int
+    path: Path
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """``float32 [H, W, 3]`` in ``[0, 1]``."""
+        return from_uint(self.array)[0]
+
+
+def from_uint(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """``uint8/uint16/float [H, W, C]`` -> ``(float32 in [0, 1], bit depth)``."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, 8
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0, 16
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32), 32
+    raise SwintormerError(f"unsupported pixel type {array.dtype}; expected 8- or 16-bit integers or floats")
+
+
+def to_uint(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """``float [H, W, C]`` in ``[0, 1]`` -> rounded, clipped ``uint8`` (8) or ``uint16`` (16)."""
+    if bit_depth == 8:
+        return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+    if bit_depth == 16:
+        return np.clip(np.rint(pixels * 65535.0), 0, 65535).astype(np.uint16)
+    raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+
+
+def float_to_dtype(pixels: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """``float [H, W, C]`` in ``[0, 1]`` -> ``dtype``: uint8/uint16 rounded and clipped, floats unchanged."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return to_uint(pixels, 8)
+    if dtype == np.uint16:
+        return to_uint(pixels, 16)
+    return pixels.astype(dtype, copy=False)
+
+
+def _check_array(pixels: np.ndarray, path: Path) -> np.ndarray:
+    if pixels.ndim == 2 or pixels.shape[2] < 3:
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        raise SwintormerError(
+            f"{path} has {channels} channel(s); the models need an RGB image (convert grayscale to RGB first)"
+        )
+    if pixels.shape[2] == 4:
+        log.warning("%s has an alpha channel; it is ignored", path)
+        pixels = pixels[:, :, :3]
+    elif pixels.shape[2] != 3:
+        raise SwintormerError(f"{path} has {pixels.shape[2]} channels; expected 3 (RGB) or 4 (RGBA)")
+    h, w = pixels.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise SwintormerError(f"{path} is {w}x{h} pixels; images need at least {MIN_IMAGE_SIDE} pixels on each side")
+    if np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(pixels).all():
+        raise SwintormerError(f"{path} contains NaN or infinite pixel values")
+    return np.ascontiguousarray(pixels)
+
+
+@contextlib.contextmanager
+def _silence_native_stderr():
+    """Keep libpng/libjpeg warnings about a damaged file off the terminal; we raise our own error."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Read an RGB(A) image file as ``float32 [H, W, 3]`` in ``[0, 1]``."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise SwintormerError(f"image not found: {path}")
+    with _silence_native_stderr():
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise SwintormerError(f"{path} could not be decoded as an image (is it a PNG, JPEG, TIFF, BMP or WebP file?)")
+    if raw.ndim == 3 and raw.shape[2] >= 3:
+        order = [2, 1, 0] + list(range(3, raw.shape[2]))  # OpenCV is BGR(A)
+        raw = raw[:, :, order]
+    if raw.dtype not in (np.uint8, np.uint16):
+        raw = raw.astype(np.float32)  # float TIFFs; other integer types are rejected by from_uint
+    depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 32}[raw.dtype]
+    return LoadedImage(array=_check_array(raw, path), bit_depth=depth, path=path)
+
+
+def dual_pixel_stack(right: LoadedImage, left: LoadedImage) -> np.ndarray:
+    """The 6-channel dual-pixel input ``[H, W, 6]`` = concat(right, left), as the reference code orders it.
+
+    Both views keep their dtype when it is the same, else both become float32 in ``[0, 1]``.
+    """
+    if right.array.shape != left.array.shape:
+        raise SwintormerError(
+            f"dual-pixel views differ in size: {right.path} is {right.array.shape[1]}x{right.array.shape[0]}, "
+            f"{left.path} is {left.array.shape[1]}x{left.array.shape[0]}"
+        )
+    if right.array.dtype == left.array.dtype:
+        return np.concatenate([right.array, left.array], axis=2)
+    return np.concatenate([right.pixels, left.pixels], axis=2)
+
+
+def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None) -> Path:
+    """Write an RGB ``[H, W, 3]`` image; the folder is created if needed.
+
+    ``array`` is uint8/uint16 (written as is) or float in ``[0, 1]`` (clipped and quantised to
+    ``bit_depth``, default 8). Formats that cannot hold 16 bits (JPEG, BMP, WebP) get 8.
+    """
+    import cv2
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE:
+        raise SwintormerError(f"cannot write {path}: unknown extension; use one of {', '.join(sorted(WRITABLE))}")
+    if bit_depth is None:
+        bit_depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 8)
+    if bit_depth not in (8, 16):
+        raise SwintormerError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if bit_depth > WRITABLE[suffix]:
+        log.info("%s holds at most 8 bits per channel; writing %s as 8-bit", suffix, path.name)
+        bit_depth = 8
+    data = float_to_dtype(from_uint(array)[0], np.uint8 if bit_depth == 8 else np.uint16)
+    if array.dtype == data.dtype:
+        data = array
+    data = np.ascontiguousarray(data[:, :, ::-1])  # RGB -> BGR for OpenCV
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = cv2.imwrite(str(path), data)
+    except (OSError, cv2.error) as exc:
+        raise SwintormerError(f"cannot write {path}: {exc}") from None
+    if not ok:
+        raise SwintormerError(f"cannot write {path} (is the folder writable?)")
+    return path

@@ -1,0 +1,28 @@
+"""Building blocks shared by the restorers: the plain-PyTorch attention references and norms."""
+
+from swintormer.layers.attention import (
+    channel_attention,
+    continuous_position_bias,
+    relative_coords_table,
+    relative_position_index,
+    shift_window_mask,
+    softmax_one,
+    window_attention,
+    window_partition,
+    window_reverse,
+)
+from swintormer.layers.norms import ChannelLayerNorm, RestormerLayerNorm
+
+__all__ = [
+    "ChannelLayerNorm",
+    "RestormerLayerNorm",
+    "channel_attention",
+    "continuous_position_bias",
+    "relative_coords_table",
+    "relative_position_index",
+    "shift_window_mask",
+    "softmax_one",
+    "window_attention",
+    "window_partition",
+    "window_reverse",
+]

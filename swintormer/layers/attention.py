@@ -1,0 +1,168 @@
+"""Plain-PyTorch attention of Swintormer and Restormer: the reference the Triton kernels match.
+
+Everything here is export-friendly: no Python-side branching on tensor values, shapes taken from
+the tensors, derived tables built from ``arange`` so they trace as graph ops.
+
+Shapes: ``B`` batch, ``C`` channels, ``H, W`` spatial size, ``M`` window size, ``N = M*M``
+tokens per window, ``Bw = B * (H/M) * (W/M)`` windows, ``h`` heads, ``d`` channels per head.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "channel_attention",
+    "continuous_position_bias",
+    "relative_coords_table",
+    "relative_position_index",
+    "shift_window_mask",
+    "softmax_one",
+    "window_attention",
+    "window_partition",
+    "window_reverse",
+]
+
+#: Swin's mask value for token pairs from different regions of a shifted window.
+MASK_VALUE = -100.0
+#: Swin-V2 clamps the learned log logit scale at ln(1/0.01) = ln(100).
+LOGIT_SCALE_MAX = math.log(100.0)
+
+
+def softmax_one(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``exp(x - max) / (1 + sum(exp(x - max)))`` along ``dim``, as the reference code writes it.
+
+    The ``1`` is not rescaled by ``exp(-max)``, so this is not the "softmax with an extra zero
+    logit"; it is what the Swintormer checkpoints were trained with.
+    """
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    return e / (1.0 + e.sum(dim=dim, keepdim=True))
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """``[B, C, H, W] -> [Bw, C, M, M]``, windows in (batch, row, column) order."""
+    b, c, h, w = x.shape
+    m = window_size
+    x = x.reshape(b, c, h // m, m, w // m, m)
+    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, m, m)
+
+
+def window_reverse(windows: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[Bw, C, M, M] -> [B, C, H, W]``, the inverse of :func:`window_partition`."""
+    _, c, m, _ = windows.shape
+    x = windows.reshape(-1, height // m, width // m, c, m, m)
+    return x.permute(0, 3, 1, 4, 2, 5).reshape(-1, c, height, width)
+
+
+def relative_coords_table(window_size: int) -> torch.Tensor:
+    """Swin-V2 log-spaced relative coordinates, ``[(2M-1)^2, 2]``.
+
+    Offsets in ``[-(M-1), M-1]`` are scaled by ``8/(M-1)`` and mapped through
+    ``sign(x) * log2(|x| + 1) / log2(8)``.
+    """
+    m = window_size
+    r = torch.arange(-(m - 1), m, dtype=torch.float32)
+    table = torch.stack(torch.meshgrid(r, r, indexing="ij"), dim=-1)  # [2M-1, 2M-1, 2]
+    table = table / (m - 1) * 8.0
+    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8.0)
+    return table.reshape(-1, 2)
+
+
+def relative_position_index(window_size: int) -> torch.Tensor:
+    """For each (query, key) token pair of a window, its row in :func:`relative_coords_table`, ``[N, N]``."""
+    m = window_size
+    coords = torch.stack(torch.meshgrid(torch.arange(m), torch.arange(m), indexing="ij")).flatten(1)  # [2, N]
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (m - 1)  # [N, N, 2]
+    return rel[..., 0] * (2 * m - 1) + rel[..., 1]
+
+
+def continuous_position_bias(
+    mlp_table: torch.Tensor, index: torch.Tensor
+) -> torch.Tensor:
+    """Gather the CPB-MLP output into a per-head bias: ``[(2M-1)^2, h], [N, N] -> [h, N, N]``.
+
+    The result is ``16 * sigmoid(table[index])``, what Swin-V2 adds to the cosine logits.
+    """
+    n = index.shape[0]
+    bias = mlp_table[index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1)
+    return 16.0 * torch.sigmoid(bias)
+
+
+def _region_ids(length: int, window_size: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Swin's three regions along one axis of the rolled image: ``[L]`` with values 0, 1, 2."""
+    pos = torch.arange(length, device=device)
+    return (pos >= length - window_size).long() + (pos >= length - shift).long()
+
+
+def shift_window_mask(
+    height: int, width: int, window_size: int, shift: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Swin's shifted-window attention mask, ``[nW, N, N]``: 0 within a region, -100 across.
+
+    Regions are ``[0, H-M)``, ``[H-M, H-s)``, ``[H-s, H)`` per axis, computed from coordinates
+    (what the fused kernel does too) rather than by slicing an image.
+    """
+    rows = _region_ids(height, window_size, shift, device)
+    cols = _region_ids(width, window_size, shift, device)
+    label = (rows[:, None] * 3 + cols[None, :]).to(torch.float32)[None, None]  # [1, 1, H, W]
+    label = window_partition(label, window_size).flatten(1)  # [nW, N]
+    diff = label[:, None, :] - label[:, :, None]
+    return torch.where(diff != 0, torch.full_like(diff, MASK_VALUE), torch.zeros_like(diff))
+
+
+def window_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    logit_scale: torch.Tensor,
+    bias: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Swin-V2 cosine window attention with ``softmax_one``.
+
+    Args:
+        q, k, v: ``[Bw, h, N, d]``.
+        logit_scale: ``[h, 1, 1]`` learned log scale (clamped at ln 100, then exponentiated).
+        bias: ``[h, N, N]`` continuous position bias (already ``16*sigmoid``).
+        mask: ``[nW, N, N]`` shift mask or None; windows of one image are consecutive in ``Bw``.
+
+    Returns:
+        ``[Bw, h, N, d]``.
+    """
+    attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+    attn = attn * torch.clamp(logit_scale, max=LOGIT_SCALE_MAX).exp() + bias
+    if mask is not None:
+        bw, h, n, _ = attn.shape
+        nw = mask.shape[0]
+        attn = (attn.reshape(bw // nw, nw, h, n, n) + mask[None, :, None]).reshape(bw, h, n, n)
+    return softmax_one(attn) @ v
+
+
+def channel_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    temperature: torch.Tensor | None = None,
+    use_softmax_one: bool = True,
+) -> torch.Tensor:
+    """Transposed (channel) attention: a ``d x d`` map per head over the token axis.
+
+    Swintormer's channel branch runs it inside each window (``N = 256`` tokens, ``softmax_one``,
+    no temperature); Restormer's MDTA runs it over the whole image (``N = H*W``, learned
+    temperature, ordinary softmax).
+
+    Args:
+        q, k, v: ``[B, h, d, N]``; q and k are L2-normalised over ``N``.
+        temperature: ``[h, 1, 1]`` or None.
+
+    Returns:
+        ``[B, h, d, N]``.
+    """
+    attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+    if temperature is not None:
+        attn = attn * temperature
+    attn = softmax_one(attn) if use_softmax_one else attn.softmax(dim=-1)
+    return attn @ v

@@ -1,0 +1,59 @@
+"""Channel LayerNorms of the two reference architectures, on ``[B, C, H, W]`` feature maps.
+
+Both keep their parameters under ``.body`` so upstream state-dict keys (``norm1.body.weight``)
+load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ChannelLayerNorm", "RestormerLayerNorm"]
+
+
+class ChannelLayerNorm(nn.Module):
+    """Swintormer's norm: ``nn.LayerNorm(C)`` (eps 1e-5) applied to each pixel's channel vector."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.body = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B, C, H, W]``."""
+        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _RestormerNormBody(nn.Module):
+    """Restormer's hand-written norm over the last axis: ``WithBias`` or ``BiasFree``.
+
+    BiasFree divides by the standard deviation (the variance is still taken around the mean) and
+    does not subtract the mean, exactly as the published code does.
+    """
+
+    def __init__(self, dim: int, with_bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if with_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., C] -> [..., C]``."""
+        mu = x.mean(-1, keepdim=True)
+        var = x.var(-1, keepdim=True, unbiased=False)
+        if self.bias is None:
+            return x / torch.sqrt(var + 1e-5) * self.weight
+        return (x - mu) / torch.sqrt(var + 1e-5) * self.weight + self.bias
+
+
+class RestormerLayerNorm(nn.Module):
+    """Restormer's ``LayerNorm(dim, LayerNorm_type)`` on ``[B, C, H, W]``."""
+
+    def __init__(self, dim: int, layernorm_type: str) -> None:
+        super().__init__()
+        if layernorm_type not in ("WithBias", "BiasFree"):
+            raise ValueError(f"layernorm_type must be 'WithBias' or 'BiasFree', got {layernorm_type!r}")
+        self.body = _RestormerNormBody(dim, with_bias=layernorm_type == "WithBias")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B, C, H, W]``."""
+        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)

@@ -1,0 +1,90 @@
+"""Parameter and MAC counts under the two conventions the literature mixes.
+
+- ``thop``: what ``thop.profile`` reports: conv and linear MACs plus ``nn.LayerNorm`` at 4 ops
+  per element (its ``count_normalization``); attention matmuls are invisible to it.
+- ``fvcore``: what ``fvcore``'s ``FlopCountAnalysis`` reports: conv, linear and every matmul
+  (the attention maps), plus ``aten::layer_norm`` at 5 ops per element.
+
+Restormer's hand-written LayerNorm is elementwise arithmetic, which neither tool counts. Counting
+runs on the ``meta`` device, so even 26M-parameter models at 512x512 take well under a second.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["CostReport", "count_cost"]
+
+_MATMUL_OPS = ("aten.bmm", "aten.baddbmm", "aten.matmul")
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Counts for one forward pass of one input of ``input_shape`` (MACs, not FLOPs)."""
+
+    input_shape: tuple[int, ...]
+    params: int
+    conv_linear_macs: int
+    attention_matmul_macs: int
+    layernorm_elements: int
+
+    @property
+    def thop_macs(self) -> int:
+        """conv + linear + 4 * nn.LayerNorm elements (thop 0.1.1)."""
+        return self.conv_linear_macs + 4 * self.layernorm_elements
+
+    @property
+    def fvcore_macs(self) -> int:
+        """conv + linear + attention matmuls + 5 * nn.LayerNorm elements (fvcore 0.1.5)."""
+        return self.conv_linear_macs + self.attention_matmul_macs + 5 * self.layernorm_elements
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.update(thop_macs=self.thop_macs, fvcore_macs=self.fvcore_macs)
+        return d
+
+
+def _hook_counter(totals: dict[str, int]):
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(module, nn.Conv2d):
+            kernel = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
+            totals["conv_linear"] += output.numel() * kernel
+        elif isinstance(module, nn.Linear):
+            totals["conv_linear"] += output.numel() * module.in_features
+        elif isinstance(module, nn.LayerNorm):
+            totals["layernorm"] += inputs[0].numel()
+
+    return hook
+
+
+def count_cost(model: nn.Module, input_shape: tuple[int, ...], **forward_kwargs: torch.Tensor) -> CostReport:
+    """Count ``model``'s cost for one input of ``input_shape`` (e.g. ``(1, 6, 256, 256)``).
+
+    ``forward_kwargs`` are extra inputs (for example the diffusion prior), moved to ``meta`` too.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    meta = copy.deepcopy(model).to("meta")
+    totals = {"conv_linear": 0, "layernorm": 0}
+    hook = _hook_counter(totals)
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.LayerNorm))]
+    kwargs = {k: torch.empty(v.shape, device="meta", dtype=v.dtype) for k, v in forward_kwargs.items()}
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            meta(torch.empty(input_shape, device="meta"), **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    by_op = counter.get_flop_counts().get("Global", {})
+    matmul_flops = sum(v for k, v in by_op.items() if str(k) in _MATMUL_OPS)
+    return CostReport(
+        input_shape=tuple(input_shape),
+        params=params,
+        conv_linear_macs=totals["conv_linear"],
+        attention_matmul_macs=matmul_flops // 2,
+        layernorm_elements=totals["layernorm"],
+    )

@@ -1,0 +1,183 @@
+"""Tiled inference: the one path from a whole image to model-sized tiles and back.
+
+Tiles of ``tile x tile`` at ``stride`` (defaults 256/220 as the reference code; 512/220 is the
+paper's best), last row and column clamped to the image border, images smaller than a tile
+reflect-padded, tiles run in batches, overlaps merged by uniform averaging (the paper) or a
+feathered blend. The merge streams over rows of tiles: only one band of ``tile`` rows is
+accumulated (in float64, so averaging identical values is exact) and finished rows are written
+straight into the output array, whose dtype can stay ``uint8``/``uint16``. Memory is one batch
+of tiles plus that band, not a multiple of the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from swintormer.errors import SwintormerError
+from swintormer.imageio import float_to_dtype, from_uint
+from swintormer.padding import reflect_pad_to
+
+__all__ = ["TileFn", "TilePlan", "plan_tiles", "tile_starts", "tiled_apply"]
+
+#: ``fn(tiles [b, C, t, t] float32, origins [(y, x)] * b) -> [b, C_out, t, t]``
+TileFn = Callable[[torch.Tensor, Sequence[tuple[int, int]]], torch.Tensor]
+Blend = Literal["uniform", "feather"]
+DEFAULT_TILE = 256
+DEFAULT_STRIDE = 220
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets along one axis: ``0, stride, 2*stride, ...`` below ``length - tile``, then ``length - tile``."""
+    if length <= tile:
+        return [0]
+    return list(range(0, length - tile, stride)) + [length - tile]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Where the tiles of one image go. ``height, width`` are the (padded) image size."""
+
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    stride: int
+
+    @property
+    def origins(self) -> list[tuple[int, int]]:
+        """Top-left corners, row-major (the order tiles are run and merged in)."""
+        ys = tile_starts(self.height, self.tile_h, self.stride)
+        xs = tile_starts(self.width, self.tile_w, self.stride)
+        return [(y, x) for y in ys for x in xs]
+
+
+def plan_tiles(height: int, width: int, tile: int = DEFAULT_TILE, stride: int = DEFAULT_STRIDE) -> TilePlan:
+    """Plan tiles for an ``height x width`` image; ``tile=0`` means one tile of the whole image.
+
+    The image is padded up to the tile size where it is smaller, so the plan's size may exceed
+    the image's.
+    """
+    if tile < 0 or (tile and not 0 < stride <= tile):
+        raise SwintormerError(f"need tile >= 0 and 0 < stride <= tile, got tile={tile}, stride={stride}")
+    if tile == 0:
+        return TilePlan(height, width, height, width, max(height, width))
+    return TilePlan(max(height, tile), max(width, tile), tile, tile, stride)
+
+
+def _blend_weights(plan: TilePlan, blend: Blend) -> torch.Tensor:
+    """``[t_h, t_w]`` float64 weights: ones (uniform) or a ramp over the overlap width (feather)."""
+    th, tw = plan.tile_h, plan.tile_w
+    if blend == "uniform":
+        return torch.ones(th, tw, dtype=torch.float64)
+    if blend != "feather":
+        raise SwintormerError(f"unknown blend {blend!r}: use 'uniform' or 'feather'")
+    ramp = max(min(th, tw) - plan.stride, 1)
+    ys = torch.arange(th, dtype=torch.float64)
+    xs = torch.arange(tw, dtype=torch.float64)
+    dy = torch.minimum(ys + 1, th - ys)[:, None]
+    dx = torch.minimum(xs + 1, tw - xs)[None, :]
+    return torch.clamp(torch.minimum(dy, dx) / ramp, max=1.0)
+
+
+def _as_float_chw(array: np.ndarray) -> torch.Tensor:
+    """``[h, w, C]`` uint8/uint16/float -> ``[C, h, w]`` float32 in ``[0, 1]``."""
+    return torch.from_numpy(from_uint(np.ascontiguousarray(array))[0]).permute(2, 0, 1)
+
+
+class _BandMerger:
+    """Accumulates tile outputs over one band of rows and flushes finished rows to ``out``."""
+
+    def __init__(self, plan: TilePlan, channels: int, weights: torch.Tensor, out: np.ndarray) -> None:
+        self.plan, self.weights, self.out = plan, weights, out
+        self.top = 0
+        self.sum = torch.zeros(channels, plan.tile_h, plan.width, dtype=torch.float64)
+        self.count = torch.zeros(plan.tile_h, plan.width, dtype=torch.float64)
+
+    def _flush(self, rows: int) -> None:
+        """Write the band's first ``rows`` rows (clipped to the output) and shift the band up."""
+        keep = min(rows, self.out.shape[0] - self.top)
+        if keep > 0:
+            done = (self.sum[:, :keep] / self.count[:keep]).to(torch.float32)
+            finished = done[:, :, : self.out.shape[1]].permute(1, 2, 0).numpy()
+            self.out[self.top : self.top + keep] = float_to_dtype(finished, self.out.dtype)
+        self.sum = torch.roll(self.sum, -rows, dims=1)
+        self.count = torch.roll(self.count, -rows, dims=0)
+        self.sum[:, -rows:] = 0
+        self.count[-rows:] = 0
+        self.top += rows
+
+    def add(self, tile: torch.Tensor, y: int, x: int) -> None:
+        """Add ``[C, t_h, t_w]`` at origin ``(y, x)``; origins must arrive row-major."""
+        if y > self.top:
+            self._flush(y - self.top)
+        w = self.weights
+        self.sum[:, :, x : x + self.plan.tile_w] += tile.to(torch.float64) * w
+        self.count[:, x : x + self.plan.tile_w] += w
+
+    def finish(self) -> None:
+        self._flush(self.plan.tile_h)
+
+
+def _batches(origins: list[tuple[int, int]], batch: int) -> Iterator[list[tuple[int, int]]]:
+    for i in range(0, len(origins), batch):
+        yield origins[i : i + batch]
+
+
+def tiled_apply(
+    fn: TileFn,
+    image: np.ndarray,
+    out_channels: int,
+    tile: int = DEFAULT_TILE,
+    stride: int = DEFAULT_STRIDE,
+    batch: int = 8,
+    blend: Blend = "uniform",
+    out_dtype: np.dtype | type = np.float32,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Run ``fn`` over the tiles of ``image`` and merge the results.
+
+    Args:
+        fn: maps a batch of float32 tiles ``[b, C, t, t]`` in ``[0, 1]`` (and their origins in the
+            padded image) to ``[b, out_channels, t, t]``.
+        image: ``[H, W, C]``, ``uint8``/``uint16`` (scaled to ``[0, 1]``) or float.
+        tile, stride: tile size and step; ``tile=0`` runs the whole image as one tile.
+        batch: tiles per call of ``fn``.
+        blend: ``"uniform"`` averaging (the paper) or ``"feather"`` (ramped over the overlap).
+        out_dtype: ``np.float32`` (unclipped) or ``np.uint8``/``np.uint16`` (rounded, clipped).
+        progress: show a progress bar (None: only on a terminal).
+
+    Returns:
+        ``[H, W, out_channels]`` of ``out_dtype``.
+    """
+    if image.ndim != 3:
+        raise SwintormerError(f"expected an [H, W, C] image, got shape {image.shape}")
+    if batch < 1:
+        raise SwintormerError(f"batch must be >= 1, got {batch}")
+    height, width = image.shape[:2]
+    plan = plan_tiles(height, width, tile, stride)
+    if (plan.height, plan.width) != (height, width):
+        padded = reflect_pad_to(_as_float_chw(image)[None], plan.height, plan.width)[0]
+        image = padded.permute(1, 2, 0).numpy()
+    out = np.empty((height, width, out_channels), dtype=out_dtype)
+    merger = _BandMerger(plan, out_channels, _blend_weights(plan, blend), out)
+    origins = plan.origins
+    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal only
+    with tqdm(total=len(origins), unit="tile", disable=disable, leave=False) as bar:
+        for group in _batches(origins, batch):
+            tiles = torch.stack(
+                [_as_float_chw(image[y : y + plan.tile_h, x : x + plan.tile_w]) for y, x in group]
+            )
+            result = fn(tiles, group)
+            expected = (len(group), out_channels, plan.tile_h, plan.tile_w)
+            if tuple(result.shape) != expected:
+                raise SwintormerError(f"tile function returned shape {tuple(result.shape)}, expected {expected}")
+            for (y, x), res in zip(group, result.detach().cpu()):
+                merger.add(res, y, x)
+            bar.update(len(group))
+    merger.finish()
+    return out

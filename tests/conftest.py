@@ -1,0 +1,45 @@
+"""Shared test fixtures: the upstream checkpoints, real photographs, tiny checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+UPSTREAM = FIXTURES / "upstream"
+
+torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def upstream_dir() -> Path:
+    return UPSTREAM
+
+
+def photo(name: str) -> np.ndarray:
+    """A real photograph bundled with scikit-image, ``uint8 [H, W, 3]``."""
+    from skimage import data
+
+    return getattr(data, name)()
+
+
+@pytest.fixture(scope="session")
+def rocket() -> np.ndarray:
+    """427x640 real photo: an odd size, not a multiple of any tile."""
+    return photo("rocket")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A swintormer-tiny checkpoint in our format, seeded random weights."""
+    from swintormer.checkpoint import save_checkpoint
+    from swintormer.registry import build_model
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, {"restorer": build_model("swintormer-tiny")}, {"model": "swintormer-tiny"})
+    return path
