@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from swintormer.errors import SwintormerError
+from swintormer.pipeline import DeblurModel, torch_tile_fn
 from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE, Blend, TileFn, tiled_apply
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "check_tile",
     "deblur_array",
     "resolve_device",
+    "resolve_model",
     "resolve_restorer",
     "torch_tile_fn",
 ]
@@ -57,40 +60,50 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def resolve_restorer(model: str | None = None, checkpoint: str | Path | None = None) -> nn.Module:
-    """The restorer a user asked for, in eval mode on the CPU.
+def _load_ours(path: Path, wanted: Any, model: str | None) -> DeblurModel:
+    from swintormer.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    if "restorer" not in ckpt.components:
+        raise SwintormerError(f"{path} holds no restorer (components: {', '.join(ckpt.components)})")
+    if wanted is not None and ckpt.restorer.config != wanted:
+        raise SwintormerError(
+            f"{path} holds a different model than {model!r} "
+            f"(checkpoint: {ckpt.metadata.get('model') or ckpt.restorer.config}); drop --model or pick the matching one"
+        )
+    return DeblurModel.from_components(ckpt.components, ckpt.metadata)
+
+
+def resolve_model(model: str | None = None, checkpoint: str | Path | None = None) -> DeblurModel:
+    """The model a user asked for (modules in eval mode, on the CPU).
 
     - ``checkpoint`` of ours (``.safetensors`` with config): its model; ``model``, if given, must match.
     - ``checkpoint`` from upstream (``.pth``/``.pt``/plain ``.safetensors``): weights for variant ``model``.
     - neither: the bundled default checkpoint; a ``model`` other than its variant needs weights.
     """
-    from swintormer.checkpoint import load_checkpoint, load_state_dict_into, read_state_dict
+    from swintormer.checkpoint import load_state_dict_into, read_state_dict
     from swintormer.registry import build_from_config, get_config
 
     wanted = get_config(model) if model else None
     if checkpoint is None:
-        ckpt = load_checkpoint(DEFAULT_CHECKPOINT)
-        if wanted is not None and ckpt.restorer.config != wanted:
+        default = _load_ours(DEFAULT_CHECKPOINT, None, None)
+        if wanted is not None and default.restorer.config != wanted:
             raise SwintormerError(
-                f"no bundled weights for {model!r} (the bundled default is {ckpt.metadata.get('model', '?')!r}); "
+                f"no bundled weights for {model!r} (the bundled default is {default.name!r}); "
                 "pass --checkpoint with weights for it"
             )
-        return ckpt.restorer
+        return default
     path = Path(checkpoint)
     if not path.is_file():
         raise SwintormerError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors" and _is_ours(path):
-        ckpt = load_checkpoint(path)
-        if wanted is not None and ckpt.restorer.config != wanted:
-            raise SwintormerError(
-                f"{path} holds a different model than {model!r} "
-                f"(checkpoint: {ckpt.metadata.get('model') or ckpt.restorer.config}); drop --model or pick the matching one"
-            )
-        return ckpt.restorer
+        return _load_ours(path, wanted, model)
     if wanted is None:
         raise SwintormerError(f"{path} has no config inside; say which variant it is with --model (see `swintormer models`)")
-    module = build_from_config(wanted)
-    return load_state_dict_into(module, read_state_dict(path), str(path)).eval()
+    if getattr(wanted, "prior_channels", 0):
+        raise SwintormerError(f"{model!r} needs our checkpoint format (restorer, encoder and denoiser in one file)")
+    restorer = load_state_dict_into(build_from_config(wanted), read_state_dict(path), str(path)).eval()
+    return DeblurModel(restorer=restorer, name=model or "")
 
 
 def _is_ours(path: Path) -> bool:
@@ -105,25 +118,19 @@ def _is_ours(path: Path) -> bool:
         return False  # unreadable: let the upstream reader raise its clear error
 
 
-def check_tile(model: nn.Module, tile: int) -> None:
+def resolve_restorer(model: str | None = None, checkpoint: str | Path | None = None) -> nn.Module:
+    """Only the restorer of :func:`resolve_model` (for restorer-only tools)."""
+    return resolve_model(model, checkpoint).restorer
+
+
+def check_tile(model: DeblurModel | nn.Module, tile: int) -> None:
     """Raise unless ``tile`` (0 = whole image) is a multiple of what the model's architecture needs."""
-    multiple = model.config.size_multiple
+    multiple = model.size_multiple if isinstance(model, DeblurModel) else model.config.size_multiple
     if tile and tile % multiple:
         raise SwintormerError(
-            f"tile {tile} is not a multiple of {multiple}, which this {model.config.arch} model needs "
+            f"tile {tile} is not a multiple of {multiple}, which this model needs "
             f"(use --tile {max(multiple, tile // multiple * multiple)} or 0 for the whole image)"
         )
-
-
-def torch_tile_fn(model: nn.Module, device: torch.device) -> TileFn:
-    """A :data:`TileFn` running ``model`` in eval mode without gradients on ``device``."""
-    model = model.to(device).eval()
-
-    def run(tiles: torch.Tensor, origins) -> torch.Tensor:
-        with torch.inference_mode():
-            return model(tiles.to(device)).float().cpu()
-
-    return run
 
 
 def deblur_array(

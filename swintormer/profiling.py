@@ -1,9 +1,10 @@
 """Parameter and MAC counts under the two conventions the literature mixes.
 
-- ``thop``: what ``thop.profile`` reports: conv and linear MACs plus ``nn.LayerNorm`` at 4 ops
-  per element (its ``count_normalization``); attention matmuls are invisible to it.
+- ``thop``: what ``thop.profile`` reports: conv and linear MACs plus ``nn.LayerNorm`` /
+  ``nn.GroupNorm`` at 4 ops per element (its ``count_normalization``); attention matmuls are
+  invisible to it.
 - ``fvcore``: what ``fvcore``'s ``FlopCountAnalysis`` reports: conv, linear and every matmul
-  (the attention maps), plus ``aten::layer_norm`` at 5 ops per element.
+  (the attention maps), plus ``aten::layer_norm`` / ``aten::group_norm`` at 5 ops per element.
 
 Restormer's hand-written LayerNorm is elementwise arithmetic, which neither tool counts. Counting
 runs on the ``meta`` device, so even 26M-parameter models at 512x512 take well under a second.
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["CostReport", "count_cost"]
+__all__ = ["CostReport", "count_cost", "profile_variant"]
 
 _MATMUL_OPS = ("aten.bmm", "aten.baddbmm", "aten.matmul")
 
@@ -31,17 +32,17 @@ class CostReport:
     params: int
     conv_linear_macs: int
     attention_matmul_macs: int
-    layernorm_elements: int
+    norm_elements: int
 
     @property
     def thop_macs(self) -> int:
-        """conv + linear + 4 * nn.LayerNorm elements (thop 0.1.1)."""
-        return self.conv_linear_macs + 4 * self.layernorm_elements
+        """conv + linear + 4 * normalised elements (thop 0.1.1)."""
+        return self.conv_linear_macs + 4 * self.norm_elements
 
     @property
     def fvcore_macs(self) -> int:
-        """conv + linear + attention matmuls + 5 * nn.LayerNorm elements (fvcore 0.1.5)."""
-        return self.conv_linear_macs + self.attention_matmul_macs + 5 * self.layernorm_elements
+        """conv + linear + attention matmuls + 5 * normalised elements (fvcore 0.1.5)."""
+        return self.conv_linear_macs + self.attention_matmul_macs + 5 * self.norm_elements
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -51,13 +52,12 @@ class CostReport:
 
 def _hook_counter(totals: dict[str, int]):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if isinstance(module, nn.Conv2d):
-            kernel = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
-            totals["conv_linear"] += output.numel() * kernel
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            totals["conv_linear"] += output.numel() * module.weight[0].numel()
         elif isinstance(module, nn.Linear):
             totals["conv_linear"] += output.numel() * module.in_features
-        elif isinstance(module, nn.LayerNorm):
-            totals["layernorm"] += inputs[0].numel()
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+            totals["norm"] += inputs[0].numel()
 
     return hook
 
@@ -69,9 +69,9 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...], **forward_kwargs:
     """
     params = sum(p.numel() for p in model.parameters())
     meta = copy.deepcopy(model).to("meta")
-    totals = {"conv_linear": 0, "layernorm": 0}
+    totals = {"conv_linear": 0, "norm": 0}
     hook = _hook_counter(totals)
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.LayerNorm))]
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.LayerNorm, nn.GroupNorm))]
     kwargs = {k: torch.empty(v.shape, device="meta", dtype=v.dtype) for k, v in forward_kwargs.items()}
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -86,5 +86,44 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...], **forward_kwargs:
         params=params,
         conv_linear_macs=totals["conv_linear"],
         attention_matmul_macs=matmul_flops // 2,
-        layernorm_elements=totals["layernorm"],
+        norm_elements=totals["norm"],
     )
+
+
+def _example_inputs(cfg: object, size: int, batch: int) -> tuple[tuple[int, ...], dict[str, torch.Tensor]]:
+    """Input shape and extra inputs of one forward for an image tile of ``size x size``."""
+    from swintormer.diffusion.config import DenoiserConfig, FirstStageConfig
+    from swintormer.models.config import RestorerConfig
+
+    if isinstance(cfg, RestorerConfig):
+        extra = {}
+        if cfg.prior_channels:
+            side = size // cfg.prior_factor
+            extra["prior"] = torch.empty(batch, cfg.prior_channels, side, side)
+        return (batch, cfg.in_channels, size, size), extra
+    if isinstance(cfg, FirstStageConfig):
+        if cfg.part == "encoder":
+            return (batch, cfg.image_channels, size, size), {}
+        return (batch, cfg.z_channels, size // cfg.factor, size // cfg.factor), {}
+    if isinstance(cfg, DenoiserConfig):
+        side = size // 4  # the latent of an f=4 first stage
+        return (batch, cfg.in_channels, side, side), {"t": torch.zeros(batch, dtype=torch.long)}
+    raise TypeError(f"cannot profile a {type(cfg).__name__}")
+
+
+def profile_variant(name: str, size: int = 256, batch: int = 1) -> dict[str, CostReport]:
+    """Cost of a registered variant for an image tile of ``size``; prior restorers add their encoder
+    and one denoiser step (``"denoiser_per_step"``) as separate entries.
+    """
+    from swintormer.registry import build_model, prior_components
+
+    parts = {"model": name}
+    pair = prior_components(name)
+    if pair:
+        parts.update(encoder=pair[0], denoiser_per_step=pair[1])
+    reports = {}
+    for role, variant in parts.items():
+        module = build_model(variant)
+        shape, extra = _example_inputs(module.config, size, batch)
+        reports[role] = count_cost(module, shape, **extra)
+    return reports

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from torch import nn
 
 from swintormer.errors import SwintormerError
+from swintormer.diffusion.config import DenoiserConfig, FirstStageConfig
 from swintormer.models.config import RestorerConfig
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "config_class",
     "get_config",
     "list_models",
+    "prior_components",
     "register_config_type",
     "register_model",
 ]
@@ -117,3 +119,67 @@ def restormer_defocus_dual() -> RestorerConfig:
 @register_model("restormer-tiny", "tiny single-image Restormer (dim 16) for CPU tests")
 def restormer_tiny() -> RestorerConfig:
     return RestorerConfig(arch="restormer", in_channels=3, dim=16, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)
+
+
+# --- the diffusion prior -------------------------------------------------------------------------
+
+def _build_first_stage(cfg: FirstStageConfig) -> nn.Module:
+    from swintormer.diffusion.autoencoder import build_first_stage
+
+    return build_first_stage(cfg)
+
+
+def _build_denoiser(cfg: DenoiserConfig) -> nn.Module:
+    from swintormer.diffusion.unet import DenoiserUNet
+
+    return DenoiserUNet(cfg)
+
+
+register_config_type(FirstStageConfig, _build_first_stage)
+register_config_type(DenoiserConfig, _build_denoiser)
+
+#: prior restorer variant -> (first-stage variant, denoiser variant) it is built and shipped with
+PRIOR_COMPONENTS: dict[str, tuple[str, str]] = {
+    "swintormer-dpdd-prior": ("ae-f4", "ldm-bsr"),
+    "swintormer-tiny-prior": ("ae-f4-tiny", "denoiser-tiny"),
+}
+
+
+def prior_components(name: str) -> tuple[str, str] | None:
+    """``(first-stage variant, denoiser variant)`` of a prior restorer variant, else None."""
+    return PRIOR_COMPONENTS.get(name)
+
+
+@register_model("swintormer-dpdd-prior", "swintormer-dpdd with the diffusion prior merged at the stem (ae-f4 + ldm-bsr)")
+def swintormer_dpdd_prior() -> RestorerConfig:
+    return dataclasses.replace(swintormer_dpdd(), prior_channels=3)
+
+
+@register_model("swintormer-tiny-prior", "swintormer-tiny with the diffusion prior (ae-f4-tiny + denoiser-tiny)")
+def swintormer_tiny_prior() -> RestorerConfig:
+    return dataclasses.replace(swintormer_tiny(), prior_channels=3)
+
+
+@register_model("ae-f4", "first-stage encoder, LDM-BSR sizes (f=4, 3 latent channels, ch 128, mult 1,2,4): 22.34M")
+def ae_f4() -> FirstStageConfig:
+    return FirstStageConfig()
+
+
+@register_model("ae-f4-tiny", "tiny first-stage encoder (f=4, ch 16, 8 norm groups, no attention) for CPU work")
+def ae_f4_tiny() -> FirstStageConfig:
+    return FirstStageConfig(ch=16, ch_mult=(1, 2, 4), num_res_blocks=1, norm_groups=8, mid_attention=False)
+
+
+@register_model("ldm-bsr", "denoiser UNet with LDM-BSR sizes (model_channels 160, mult 1,2,2,4): 113.62M")
+def ldm_bsr() -> DenoiserConfig:
+    return DenoiserConfig()
+
+
+@register_model("denoiser-small", "small denoiser UNet (model_channels 64, mult 1,2,2,4, 1 res block)")
+def denoiser_small() -> DenoiserConfig:
+    return DenoiserConfig(model_channels=64, num_res_blocks=1)
+
+
+@register_model("denoiser-tiny", "tiny denoiser UNet (model_channels 32, mult 1,2,2, 1 res block) for CPU work")
+def denoiser_tiny() -> DenoiserConfig:
+    return DenoiserConfig(model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(4,))

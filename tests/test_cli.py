@@ -13,6 +13,8 @@ import torch
 from swintormer.checkpoint import save_checkpoint
 from swintormer.cli import main
 from swintormer.imageio import read_image, write_image
+from swintormer.models import RestorerConfig
+from swintormer.pipeline import build_deblur_model
 from swintormer.registry import build_model, list_models
 
 
@@ -40,7 +42,8 @@ def rocket_png(tmp_path_factory, rocket) -> str:
 def _checkpoint_for(variant: str, folder) -> str:
     torch.manual_seed(0)
     path = folder / f"{variant}.safetensors"
-    save_checkpoint(path, {"restorer": build_model(variant)}, {"model": variant})
+    model = build_deblur_model(variant)
+    save_checkpoint(path, model.components(), model.metadata())
     return str(path)
 
 
@@ -58,7 +61,7 @@ def test_deblur_default_model_on_odd_size_photo_8_and_16_bit(capsys, tmp_path, r
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", sorted(list_models()))
+@pytest.mark.parametrize("variant", sorted(list_models(RestorerConfig)))
 def test_deblur_every_variant(capsys, tmp_path, rocket, variant):
     """Every registered variant deblurs an odd-size real photo (full-size models on a crop of it)."""
     model = build_model(variant)
@@ -69,6 +72,8 @@ def test_deblur_every_variant(capsys, tmp_path, rocket, variant):
         views.append(tmp_path / f"view{i}.png")
         write_image(views[-1], np.roll(img, i, axis=1))
     args = ["--right", views[0], "--left", views[1]] if len(views) == 2 else [views[0]]
+    if variant.endswith("-prior"):
+        args += ["--prior-steps", "2"]
     code, _, err = run_cli(
         capsys, "deblur", *args, "-o", tmp_path / "out.png", "--checkpoint", _checkpoint_for(variant, tmp_path), "--batch", "6"
     )
@@ -145,3 +150,12 @@ def test_console_script_and_help():
     assert res.returncode == 0 and "--tile" in res.stdout and "examples" in res.stdout
     res = subprocess.run([sys.executable, "-m", "swintormer", "deblur", "nope.png", "-o", "x.png"], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_prior_steps_end_to_end_and_guard(capsys, tmp_path, rocket_png, tiny_checkpoint):
+    prior_ckpt = _checkpoint_for("swintormer-tiny-prior", tmp_path)
+    code, _, err = run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "p.png", "--checkpoint", prior_ckpt, "--prior-steps", "5")
+    assert code == 0, err
+    assert "5 DDIM steps" in err and read_image(tmp_path / "p.png").array.shape == (427, 640, 3)
+    code, _, err = run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "q.png", "--checkpoint", tiny_checkpoint, "--prior-steps", "5")
+    assert_one_line_error(code, err, "no diffusion prior")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swintormer.cli.options import add_model_options, add_tile_options, tile_options
+from swintormer.cli.options import add_model_options, add_prior_options, add_tile_options, tile_options
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="also write OUT_compare.png: input and result side by side")
     add_model_options(p)
     add_tile_options(p)
+    add_prior_options(p)
     p.set_defaults(func=run)
 
 
@@ -61,16 +62,19 @@ def _jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
-    from swintormer.inference import check_tile, deblur_array, resolve_device, resolve_restorer, torch_tile_fn
+    from swintormer.inference import check_tile, deblur_array, resolve_device, resolve_model, torch_tile_fn
     from swintormer.visualize import side_by_side
 
     jobs = _jobs(args)
-    model = resolve_restorer(args.model, args.checkpoint)
+    model = resolve_model(args.model, args.checkpoint)
+    settings = model.settings(args.prior_steps, args.seed)
     options = tile_options(args)
     check_tile(model, options.tile)
     device = resolve_device(args.device)
-    tile_fn = torch_tile_fn(model, device)
-    channels = model.config.in_channels
+    tile_fn = torch_tile_fn(model, device, settings)
+    channels = model.in_channels
+    if model.has_prior:
+        log.info("diffusion prior: %d DDIM steps, eta %.2f, seed %d", settings.steps, settings.eta, settings.seed)
     for inputs, out_path in jobs:
         images = [read_image(p) for p in inputs]
         array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array

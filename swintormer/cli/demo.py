@@ -7,6 +7,8 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 
@@ -24,17 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import read_image, write_image
-    from swintormer.inference import ASSETS, TileOptions, deblur_array, resolve_device, resolve_restorer, torch_tile_fn
+    from swintormer.inference import ASSETS, TileOptions, deblur_array, resolve_device, resolve_model, torch_tile_fn
     from swintormer.metrics import psnr
     from swintormer.visualize import side_by_side
 
     out = Path(args.output)
     blurry = read_image(ASSETS / "sample_blurry.png")
     sharp = read_image(ASSETS / "sample_sharp.png")
-    model = resolve_restorer()
+    model = resolve_model()
     device = resolve_device(args.device)
     start = time.perf_counter()
-    restored = deblur_array(blurry.array, torch_tile_fn(model, device), TileOptions(), out_dtype="float32")
+    restored = deblur_array(blurry.array, torch_tile_fn(model, device), TileOptions(), out_dtype=np.float32)
     elapsed = time.perf_counter() - start
     write_image(out / "deblurred.png", restored.clip(0, 1), bit_depth=8)
     compare = side_by_side([blurry.array, restored.clip(0, 1), sharp.array], ["blurry input", "deblurred", "sharp reference"])

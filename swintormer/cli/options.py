@@ -7,7 +7,7 @@ import argparse
 from swintormer.inference import TileOptions
 from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE
 
-__all__ = ["add_model_options", "add_tile_options", "tile_options"]
+__all__ = ["add_model_options", "add_prior_options", "add_tile_options", "tile_options"]
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -44,3 +44,12 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
 
 def tile_options(args: argparse.Namespace) -> TileOptions:
     return TileOptions(tile=args.tile, stride=args.stride, batch=args.batch, blend=args.blend)
+
+
+def add_prior_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("diffusion prior (models with a prior only)")
+    group.add_argument(
+        "--prior-steps", type=int, default=None, metavar="N",
+        help="DDIM steps for the prior (0 = the encoder latent without sampling; default: the checkpoint's)",
+    )
+    group.add_argument("--seed", type=int, default=None, help="noise seed of the prior sampler (default: the checkpoint's)")

@@ -21,7 +21,8 @@ class RestorerConfig:
     ``arch="swintormer"``: the Swintormer reference code (pixel-unshuffle stem, mixed shifted-window
     + channel attention, ``softmax_one``); ``window_size`` applies. ``arch="restormer"``: Restormer
     (MDTA + GDFN at full resolution); ``layernorm_type`` and ``dual_pixel`` apply.
-    ``prior_channels > 0`` adds the diffusion-prior input merged at the stem (ours, not upstream).
+    ``prior_channels > 0`` adds the diffusion-prior input (a latent at ``1/prior_factor`` of the image
+    size) merged at the stem (ours, not upstream); with 0 the model is exactly the upstream one.
     """
 
     arch: Arch = "swintormer"
@@ -37,12 +38,15 @@ class RestorerConfig:
     layernorm_type: Literal["WithBias", "BiasFree"] = "WithBias"
     dual_pixel: bool = False
     prior_channels: int = 0
+    prior_factor: int = 4
 
     def __post_init__(self) -> None:
         if self.arch not in ("swintormer", "restormer"):
             raise SwintormerError(f"unknown arch {self.arch!r}: expected 'swintormer' or 'restormer'")
         if len(self.num_blocks) != 4 or len(self.heads) != 4:
             raise SwintormerError("num_blocks and heads need exactly 4 entries (one per U-Net level)")
+        if self.prior_channels and self.prior_factor % self.stem_factor:
+            raise SwintormerError(f"prior_factor {self.prior_factor} must be a multiple of the stem factor {self.stem_factor}")
         if self.arch == "swintormer" and self.in_channels < 3:
             raise SwintormerError("swintormer needs at least 3 input channels (the first 3 are the residual)")
         for level, h in enumerate(self.heads):
@@ -59,9 +63,9 @@ class RestorerConfig:
         return 8
 
     @property
-    def image_channels(self) -> int:
-        """Channels of the image part of the input (the prior comes as a separate tensor)."""
-        return self.in_channels
+    def stem_factor(self) -> int:
+        """How much smaller than the input the stem features are (swintormer 2, restormer 1)."""
+        return 2 if self.arch == "swintormer" else 1
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -14,7 +14,7 @@ from torch import nn
 from swintormer.layers.attention import channel_attention
 from swintormer.layers.norms import RestormerLayerNorm
 from swintormer.models.config import RestorerConfig
-from swintormer.models.unet import UNetBody
+from swintormer.models.unet import PriorEmbed, UNetBody
 from swintormer.padding import crop_to, pad_to_multiple
 
 __all__ = ["MDTA", "Restormer", "RestormerBlock"]
@@ -92,15 +92,17 @@ class Restormer(UNetBody):
 
         super().__init__(cfg.dim, cfg.num_blocks, cfg.num_refinement_blocks, cfg.heads, cfg.bias, make_block)
         self.config = cfg
+        if cfg.prior_channels:
+            self.prior_embed = PriorEmbed(cfg.prior_channels, cfg.dim, cfg.prior_factor // cfg.stem_factor)
         self.patch_embed = OverlapPatchEmbed(cfg.in_channels, cfg.dim)
         if cfg.dual_pixel:
             self.skip_conv = nn.Conv2d(cfg.dim, cfg.dim * 2, kernel_size=1, bias=cfg.bias)
         self.output = nn.Conv2d(cfg.dim * 2, cfg.out_channels, kernel_size=3, stride=1, padding=1, bias=cfg.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in, H, W] -> [B, out, H, W]``."""
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, in, H, W] -> [B, out, H, W]``; ``prior`` as in :meth:`Swintormer.forward`."""
         x, size = pad_to_multiple(x, self.config.size_multiple)
-        stem = self.patch_embed(x)
+        stem = self.merge_prior(self.patch_embed(x), prior, (x.shape[-2], x.shape[-1]))
         feat = self.unet(stem)
         if self.config.dual_pixel:
             y = self.output(feat + self.skip_conv(stem))

@@ -23,7 +23,7 @@ from swintormer.layers.attention import (
 )
 from swintormer.layers.norms import ChannelLayerNorm
 from swintormer.models.config import RestorerConfig
-from swintormer.models.unet import UNetBody
+from swintormer.models.unet import PriorEmbed, UNetBody
 from swintormer.padding import crop_to, pad_to_multiple
 
 __all__ = ["Swintormer", "SwinChannelAttention", "SwintormerBlock"]
@@ -138,6 +138,8 @@ class Swintormer(UNetBody):
 
         super().__init__(cfg.dim, cfg.num_blocks, cfg.num_refinement_blocks, cfg.heads, cfg.bias, make_block)
         self.config = cfg
+        if cfg.prior_channels:
+            self.prior_embed = PriorEmbed(cfg.prior_channels, cfg.dim, cfg.prior_factor // cfg.stem_factor)
         self.patch_embed = PatchEmbed(cfg.in_channels, cfg.dim)
         self.skip_conv = nn.Conv2d(cfg.dim, cfg.dim * 2, kernel_size=1, bias=cfg.bias)
         self.output = nn.Sequential(
@@ -145,11 +147,16 @@ class Swintormer(UNetBody):
             nn.PixelShuffle(2),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in, H, W]`` in ``[0, 1]`` -> ``[B, out, H, W]`` (nominally ``[0, 1]``, not clamped)."""
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, in, H, W]`` in ``[0, 1]`` -> ``[B, out, H, W]`` (nominally ``[0, 1]``, not clamped).
+
+        ``prior``: ``[B, prior_channels, H'/f, W'/f]`` in ``[0, 1]`` for prior models, where
+        ``H', W'`` is the input padded to ``size_multiple``; None otherwise.
+        """
         x, size = pad_to_multiple(x, self.config.size_multiple)
+        padded = (x.shape[-2], x.shape[-1])
         x = x * 2.0 - 1.0
-        stem = self.patch_embed(x)
+        stem = self.merge_prior(self.patch_embed(x), prior, padded)
         feat = self.unet(stem) + self.skip_conv(stem)
         y = self.output(feat) + x[:, : self.config.out_channels]
         return crop_to((y + 1.0) / 2.0, size)

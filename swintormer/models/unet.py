@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["Downsample", "UNetBody", "Upsample"]
+__all__ = ["Downsample", "PriorEmbed", "UNetBody", "Upsample"]
 
 #: ``make_block(channels, heads, index_in_stage) -> nn.Module``
 BlockFactory = Callable[[int, int, int], nn.Module]
@@ -44,6 +44,26 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class PriorEmbed(nn.Module):
+    """Diffusion prior -> stem features: ``[B, p, H/f, W/f] -> [B, dim, H/s, W/s]``.
+
+    A 3x3 conv to ``dim * r^2`` channels then PixelShuffle(r), ``r = f / s`` (the prior's factor
+    over the stem's): the mirror of the image path's pixel-unshuffle + conv, so both meet at the
+    stem's resolution and are added. Zero-initialised: a prior model starts out as its
+    prior-free twin, so it can be fine-tuned from upstream weights.
+    """
+
+    def __init__(self, prior_channels: int, dim: int, upscale: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(prior_channels, dim * upscale * upscale, kernel_size=3, padding=1, bias=False)
+        self.shuffle = nn.PixelShuffle(upscale)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:
+        """``prior`` in ``[0, 1]`` (mapped to ``[-1, 1]`` here)."""
+        return self.shuffle(self.proj(prior * 2.0 - 1.0))
 
 
 def _stage(make_block: BlockFactory, channels: int, heads: int, depth: int) -> nn.Sequential:
@@ -83,6 +103,23 @@ class UNetBody(nn.Module):
         self.up2_1 = Upsample(dim * 2)
         self.decoder_level1 = _stage(make_block, dim * 2, heads[0], num_blocks[0])
         self.refinement = _stage(make_block, dim * 2, heads[0], num_refinement_blocks)
+
+    def merge_prior(self, stem: torch.Tensor, prior: torch.Tensor | None, padded: tuple[int, int]) -> torch.Tensor:
+        """Add the embedded prior to the stem features (a no-op for models without a prior).
+
+        ``prior`` must be ``[B, p, H/f, W/f]`` for the padded input size ``padded = (H, W)``.
+        """
+        cfg = self.config
+        if not cfg.prior_channels:
+            if prior is not None:
+                raise ValueError("this model has no prior input (prior_channels=0), but a prior was given")
+            return stem
+        if prior is None:
+            raise ValueError(f"this model needs a {cfg.prior_channels}-channel diffusion prior; none was given")
+        expected = (cfg.prior_channels, padded[0] // cfg.prior_factor, padded[1] // cfg.prior_factor)
+        if tuple(prior.shape[1:]) != expected:
+            raise ValueError(f"prior has shape {tuple(prior.shape[1:])}, expected {expected} for a {padded} input")
+        return stem + self.prior_embed(prior)
 
     def unet(self, stem: torch.Tensor) -> torch.Tensor:
         """``[B, dim, h, w] -> [B, 2*dim, h, w]`` (``h, w`` multiples of 8)."""
