@@ -22,7 +22,18 @@ from swintormer.errors import SwintormerError
 from swintormer.imageio import float_to_dtype, from_uint
 from swintormer.padding import reflect_pad_to
 
-__all__ = ["TileFn", "TilePlan", "plan_tiles", "tile_starts", "tiled_apply"]
+__all__ = [
+    "TileFn",
+    "TileMerger",
+    "TilePlan",
+    "extract_tiles",
+    "merge_tiles",
+    "pad_to_plan",
+    "plan_tiles",
+    "split_image",
+    "tile_starts",
+    "tiled_apply",
+]
 
 #: ``fn(tiles [b, C, t, t] float32, origins [(y, x)] * b) -> [b, C_out, t, t]``
 TileFn = Callable[[torch.Tensor, Sequence[tuple[int, int]]], torch.Tensor]
@@ -84,18 +95,28 @@ def _blend_weights(plan: TilePlan, blend: Blend) -> torch.Tensor:
     return torch.clamp(torch.minimum(dy, dx) / ramp, max=1.0)
 
 
+def _batches(origins: list[tuple[int, int]], batch: int) -> Iterator[list[tuple[int, int]]]:
+    for i in range(0, len(origins), batch):
+        yield origins[i : i + batch]
+
+
 def _as_float_chw(array: np.ndarray) -> torch.Tensor:
     """``[h, w, C]`` uint8/uint16/float -> ``[C, h, w]`` float32 in ``[0, 1]``."""
     return torch.from_numpy(from_uint(np.ascontiguousarray(array))[0]).permute(2, 0, 1)
 
 
-class _BandMerger:
-    """Accumulates tile outputs over one band of rows and flushes finished rows to ``out``."""
+class TileMerger:
+    """Accumulates tile outputs over one band of rows and flushes finished rows to the output.
 
-    def __init__(self, plan: TilePlan, channels: int, weights: torch.Tensor, out: np.ndarray) -> None:
-        self.plan, self.weights, self.out = plan, weights, out
+    Tiles must arrive in the plan's row-major order (any batching). ``out`` is
+    ``[H, W, C]`` of the image's (unpadded) size.
+    """
+
+    def __init__(self, plan: TilePlan, out: np.ndarray, blend: Blend = "uniform") -> None:
+        self.plan, self.out = plan, out
+        self.weights = _blend_weights(plan, blend)
         self.top = 0
-        self.sum = torch.zeros(channels, plan.tile_h, plan.width, dtype=torch.float64)
+        self.sum = torch.zeros(out.shape[2], plan.tile_h, plan.width, dtype=torch.float64)
         self.count = torch.zeros(plan.tile_h, plan.width, dtype=torch.float64)
 
     def _flush(self, rows: int) -> None:
@@ -111,21 +132,38 @@ class _BandMerger:
         self.count[-rows:] = 0
         self.top += rows
 
-    def add(self, tile: torch.Tensor, y: int, x: int) -> None:
-        """Add ``[C, t_h, t_w]`` at origin ``(y, x)``; origins must arrive row-major."""
-        if y > self.top:
-            self._flush(y - self.top)
-        w = self.weights
-        self.sum[:, :, x : x + self.plan.tile_w] += tile.to(torch.float64) * w
-        self.count[:, x : x + self.plan.tile_w] += w
+    def add(self, results: torch.Tensor, origins: Sequence[tuple[int, int]]) -> None:
+        """Add ``[b, C, t_h, t_w]`` tile outputs at their ``origins``."""
+        expected = (len(origins), self.out.shape[2], self.plan.tile_h, self.plan.tile_w)
+        if tuple(results.shape) != expected:
+            raise SwintormerError(f"tile outputs have shape {tuple(results.shape)}, expected {expected}")
+        for (y, x), tile in zip(origins, results.detach().cpu()):
+            if y > self.top:
+                self._flush(y - self.top)
+            self.sum[:, :, x : x + self.plan.tile_w] += tile.to(torch.float64) * self.weights
+            self.count[:, x : x + self.plan.tile_w] += self.weights
 
-    def finish(self) -> None:
+    def finish(self) -> np.ndarray:
         self._flush(self.plan.tile_h)
+        return self.out
 
 
-def _batches(origins: list[tuple[int, int]], batch: int) -> Iterator[list[tuple[int, int]]]:
-    for i in range(0, len(origins), batch):
-        yield origins[i : i + batch]
+def pad_to_plan(image: np.ndarray, plan: TilePlan) -> np.ndarray:
+    """Reflect-pad ``[H, W, C]`` up to the plan's size (images smaller than a tile); else unchanged."""
+    if image.shape[:2] == (plan.height, plan.width):
+        return image
+    padded = reflect_pad_to(_as_float_chw(image)[None], plan.height, plan.width)[0]
+    return padded.permute(1, 2, 0).numpy()
+
+
+def extract_tiles(image: np.ndarray, plan: TilePlan, origins: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """``[b, C, t_h, t_w]`` float32 tiles in ``[0, 1]`` of a plan-sized image at ``origins``."""
+    return torch.stack([_as_float_chw(image[y : y + plan.tile_h, x : x + plan.tile_w]) for y, x in origins])
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3:
+        raise SwintormerError(f"expected an [H, W, C] image, got shape {image.shape}")
 
 
 def tiled_apply(
@@ -139,7 +177,7 @@ def tiled_apply(
     out_dtype: np.dtype | type = np.float32,
     progress: bool | None = None,
 ) -> np.ndarray:
-    """Run ``fn`` over the tiles of ``image`` and merge the results.
+    """Run ``fn`` over the tiles of ``image`` and merge the results, one batch of tiles at a time.
 
     Args:
         fn: maps a batch of float32 tiles ``[b, C, t, t]`` in ``[0, 1]`` (and their origins in the
@@ -154,30 +192,37 @@ def tiled_apply(
     Returns:
         ``[H, W, out_channels]`` of ``out_dtype``.
     """
-    if image.ndim != 3:
-        raise SwintormerError(f"expected an [H, W, C] image, got shape {image.shape}")
+    _check_image(image)
     if batch < 1:
         raise SwintormerError(f"batch must be >= 1, got {batch}")
-    height, width = image.shape[:2]
-    plan = plan_tiles(height, width, tile, stride)
-    if (plan.height, plan.width) != (height, width):
-        padded = reflect_pad_to(_as_float_chw(image)[None], plan.height, plan.width)[0]
-        image = padded.permute(1, 2, 0).numpy()
-    out = np.empty((height, width, out_channels), dtype=out_dtype)
-    merger = _BandMerger(plan, out_channels, _blend_weights(plan, blend), out)
+    plan = plan_tiles(image.shape[0], image.shape[1], tile, stride)
+    padded = pad_to_plan(image, plan)
+    merger = TileMerger(plan, np.empty((*image.shape[:2], out_channels), dtype=out_dtype), blend)
     origins = plan.origins
     disable = None if progress is None else not progress  # None: tqdm shows it on a terminal only
     with tqdm(total=len(origins), unit="tile", disable=disable, leave=False) as bar:
         for group in _batches(origins, batch):
-            tiles = torch.stack(
-                [_as_float_chw(image[y : y + plan.tile_h, x : x + plan.tile_w]) for y, x in group]
-            )
-            result = fn(tiles, group)
-            expected = (len(group), out_channels, plan.tile_h, plan.tile_w)
-            if tuple(result.shape) != expected:
-                raise SwintormerError(f"tile function returned shape {tuple(result.shape)}, expected {expected}")
-            for (y, x), res in zip(group, result.detach().cpu()):
-                merger.add(res, y, x)
+            merger.add(fn(extract_tiles(padded, plan, group), group), group)
             bar.update(len(group))
-    merger.finish()
-    return out
+    return merger.finish()
+
+
+def split_image(image: np.ndarray, tile: int = DEFAULT_TILE, stride: int = DEFAULT_STRIDE) -> tuple[TilePlan, torch.Tensor, list[tuple[int, int]]]:
+    """All tiles of ``image`` at once (for the server's preprocess step): ``(plan, [N, C, t, t], origins)``."""
+    _check_image(image)
+    plan = plan_tiles(image.shape[0], image.shape[1], tile, stride)
+    origins = plan.origins
+    return plan, extract_tiles(pad_to_plan(image, plan), plan, origins), origins
+
+
+def merge_tiles(
+    results: torch.Tensor,
+    plan: TilePlan,
+    size: tuple[int, int],
+    blend: Blend = "uniform",
+    out_dtype: np.dtype | type = np.float32,
+) -> np.ndarray:
+    """Merge ``[N, C, t, t]`` outputs of every tile of ``plan`` into an ``[H, W, C]`` image of ``size``."""
+    merger = TileMerger(plan, np.empty((*size, results.shape[1]), dtype=out_dtype), blend)
+    merger.add(results, plan.origins)
+    return merger.finish()

@@ -69,7 +69,7 @@ def test_bad_arguments_are_clear():
     img = np.zeros((64, 64, 3), np.float32)
     with pytest.raises(SwintormerError, match="stride"):
         plan_tiles(64, 64, 256, 300)
-    with pytest.raises(SwintormerError, match="returned shape"):
+    with pytest.raises(SwintormerError, match="tile outputs have shape"):
         tiled_apply(lambda t, o: t[:, :, :10], img, 3)
     with pytest.raises(SwintormerError, match="blend"):
         tiled_apply(identity, img, 3, blend="median")
@@ -135,3 +135,15 @@ def test_peak_memory_bounded_by_one_band_not_the_image():
     # input (already in base) + output uint8 image + one float64 band (6 MB) + one tile batch:
     # allow the output plus 64 MB; full-image float accumulators would need > 400 MB.
     assert growth < large["image_bytes"] + 64 * 2**20, growth
+
+
+def test_split_then_merge_equals_streaming():
+    """The server's two halves (split in preprocess, merge in postprocess) give the streaming result."""
+    from swintormer.tiling import merge_tiles, split_image
+
+    img = np.random.default_rng(3).integers(0, 255, (300, 517, 3)).astype(np.uint8)
+    plan, tiles, origins = split_image(img, 256, 220)
+    assert tiles.shape == (len(origins), 3, 256, 256) and origins == plan.origins
+    merged = merge_tiles(tiles * 0.5, plan, img.shape[:2], "feather", np.float32)
+    streamed = tiled_apply(lambda t, o: t * 0.5, img, 3, blend="feather", batch=5)
+    assert np.array_equal(merged, streamed)

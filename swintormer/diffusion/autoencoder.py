@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from swintormer.diffusion.config import FirstStageConfig
+from swintormer.layers.norms import GroupNorm32
 
 __all__ = ["Decoder", "Encoder", "SpatialSelfAttention", "build_first_stage"]
 
 
 def group_norm(channels: int, groups: int = 32) -> nn.GroupNorm:
-    """GroupNorm (eps 1e-6); LDM uses 32 groups."""
-    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
+    """GroupNorm (eps 1e-6, computed in float32); LDM uses 32 groups."""
+    return GroupNorm32(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
 
 
 class ResnetBlock(nn.Module):
@@ -56,7 +57,7 @@ class SpatialSelfAttention(nn.Module):
         q = self.q(n).reshape(b, c, h * w).transpose(1, 2)
         k = self.k(n).reshape(b, c, h * w)
         v = self.v(n).reshape(b, c, h * w)
-        attn = torch.softmax(q @ k * c**-0.5, dim=-1)  # [B, HW, HW]
+        attn = torch.softmax((q @ k).float() * c**-0.5, dim=-1).to(v.dtype)  # [B, HW, HW]
         out = (v @ attn.transpose(1, 2)).reshape(b, c, h, w)
         return x + self.proj_out(out)
 

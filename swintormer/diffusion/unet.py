@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swintormer.diffusion.config import DenoiserConfig
+from swintormer.layers.norms import GroupNorm32
 
 __all__ = ["DenoiserUNet", "timestep_embedding"]
 
@@ -29,7 +30,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(32, channels)
+    return GroupNorm32(32, channels)
 
 
 def _zero(module: nn.Module) -> nn.Module:
@@ -70,7 +71,8 @@ class AttentionBlock(nn.Module):
         qkv = self.qkv(self.norm(x).reshape(b, c, h * w))
         q, k, v = qkv.reshape(b * self.num_heads, 3 * c // self.num_heads, h * w).chunk(3, dim=1)
         scale = (c // self.num_heads) ** -0.25
-        weight = torch.softmax((q * scale).transpose(1, 2) @ (k * scale), dim=-1)  # [B*h, HW, HW]
+        logits = (q * scale).transpose(1, 2) @ (k * scale)  # [B*h, HW, HW]
+        weight = torch.softmax(logits.float(), dim=-1).to(v.dtype)
         out = (v @ weight.transpose(1, 2)).reshape(b, c, h * w)
         return x + self.proj_out(out).reshape(b, c, h, w)
 
@@ -137,7 +139,7 @@ class DenoiserUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x [B, in, h, w]``, ``t [B]`` (int or float) -> ``eps [B, out, h, w]``."""
-        emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
+        emb = self.time_embed(timestep_embedding(t, self.config.model_channels).to(x.dtype))
         hs = []
         h = x
         for block in self.input_blocks:

@@ -11,10 +11,11 @@ from swintormer.layers.attention import (
     window_partition,
     window_reverse,
 )
-from swintormer.layers.norms import ChannelLayerNorm, RestormerLayerNorm
+from swintormer.layers.norms import ChannelLayerNorm, GroupNorm32, RestormerLayerNorm
 
 __all__ = [
     "ChannelLayerNorm",
+    "GroupNorm32",
     "RestormerLayerNorm",
     "channel_attention",
     "continuous_position_bias",

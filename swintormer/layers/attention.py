@@ -1,7 +1,9 @@
 """Plain-PyTorch attention of Swintormer and Restormer: the reference the Triton kernels match.
 
 Everything here is export-friendly: no Python-side branching on tensor values, shapes taken from
-the tensors, derived tables built from ``arange`` so they trace as graph ops.
+the tensors, derived tables built from ``arange`` so they trace as graph ops. Precision: the L2
+normalisations and the softmaxes run in float32 whatever the input dtype (fp32 islands in fp16
+graphs, the TensorRT 11 way of keeping precision in the graph); matmuls stay in the input dtype.
 
 Shapes: ``B`` batch, ``C`` channels, ``H, W`` spatial size, ``M`` window size, ``N = M*M``
 tokens per window, ``Bw = B * (H/M) * (W/M)`` windows, ``h`` heads, ``d`` channels per head.
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 __all__ = [
     "channel_attention",
     "continuous_position_bias",
+    "l2_normalize",
     "relative_coords_table",
     "relative_position_index",
     "shift_window_mask",
@@ -36,10 +39,17 @@ def softmax_one(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``exp(x - max) / (1 + sum(exp(x - max)))`` along ``dim``, as the reference code writes it.
 
     The ``1`` is not rescaled by ``exp(-max)``, so this is not the "softmax with an extra zero
-    logit"; it is what the Swintormer checkpoints were trained with.
+    logit"; it is what the Swintormer checkpoints were trained with. Computed in float32 and
+    returned in ``x``'s dtype (an fp32 island in fp16 graphs).
     """
-    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
-    return e / (1.0 + e.sum(dim=dim, keepdim=True))
+    xf = x.float()
+    e = torch.exp(xf - xf.amax(dim=dim, keepdim=True))
+    return (e / (1.0 + e.sum(dim=dim, keepdim=True))).to(x.dtype)
+
+
+def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``F.normalize`` computed in float32, returned in ``x``'s dtype (unit vectors are safe in fp16)."""
+    return F.normalize(x.float(), dim=dim).to(x.dtype)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -132,12 +142,12 @@ def window_attention(
     Returns:
         ``[Bw, h, N, d]``.
     """
-    attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
-    attn = attn * torch.clamp(logit_scale, max=LOGIT_SCALE_MAX).exp() + bias
+    attn = l2_normalize(q) @ l2_normalize(k).transpose(-2, -1)
+    attn = attn * torch.clamp(logit_scale, max=LOGIT_SCALE_MAX).exp().to(attn.dtype) + bias.to(attn.dtype)
     if mask is not None:
         bw, h, n, _ = attn.shape
         nw = mask.shape[0]
-        attn = (attn.reshape(bw // nw, nw, h, n, n) + mask[None, :, None]).reshape(bw, h, n, n)
+        attn = (attn.reshape(bw // nw, nw, h, n, n) + mask[None, :, None].to(attn.dtype)).reshape(bw, h, n, n)
     return softmax_one(attn) @ v
 
 
@@ -161,8 +171,8 @@ def channel_attention(
     Returns:
         ``[B, h, d, N]``.
     """
-    attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+    attn = l2_normalize(q) @ l2_normalize(k).transpose(-2, -1)
     if temperature is not None:
-        attn = attn * temperature
-    attn = softmax_one(attn) if use_softmax_one else attn.softmax(dim=-1)
+        attn = attn * temperature.to(attn.dtype)
+    attn = softmax_one(attn) if use_softmax_one else attn.float().softmax(dim=-1).to(v.dtype)
     return attn @ v

@@ -1,15 +1,17 @@
 """Channel LayerNorms of the two reference architectures, on ``[B, C, H, W]`` feature maps.
 
 Both keep their parameters under ``.body`` so upstream state-dict keys (``norm1.body.weight``)
-load unchanged.
+load unchanged, and both normalise in float32 whatever the input dtype (fp32 islands in fp16
+graphs).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ChannelLayerNorm", "RestormerLayerNorm"]
+__all__ = ["ChannelLayerNorm", "GroupNorm32", "RestormerLayerNorm"]
 
 
 class ChannelLayerNorm(nn.Module):
@@ -20,8 +22,10 @@ class ChannelLayerNorm(nn.Module):
         self.body = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W] -> [B, C, H, W]``."""
-        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        """``[B, C, H, W] -> [B, C, H, W]``, computed in float32 and returned in ``x``'s dtype."""
+        b = self.body
+        y = F.layer_norm(x.permute(0, 2, 3, 1).float(), b.normalized_shape, b.weight.float(), b.bias.float(), b.eps)
+        return y.to(x.dtype).permute(0, 3, 1, 2)
 
 
 class _RestormerNormBody(nn.Module):
@@ -37,12 +41,15 @@ class _RestormerNormBody(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim)) if with_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., C] -> [..., C]``."""
-        mu = x.mean(-1, keepdim=True)
-        var = x.var(-1, keepdim=True, unbiased=False)
+        """``[..., C] -> [..., C]``, computed in float32 and returned in ``x``'s dtype."""
+        xf = x.float()
+        mu = xf.mean(-1, keepdim=True)
+        var = xf.var(-1, keepdim=True, unbiased=False)
         if self.bias is None:
-            return x / torch.sqrt(var + 1e-5) * self.weight
-        return (x - mu) / torch.sqrt(var + 1e-5) * self.weight + self.bias
+            y = xf / torch.sqrt(var + 1e-5) * self.weight.float()
+        else:
+            y = (xf - mu) / torch.sqrt(var + 1e-5) * self.weight.float() + self.bias.float()
+        return y.to(x.dtype)
 
 
 class RestormerLayerNorm(nn.Module):
@@ -57,3 +64,12 @@ class RestormerLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``."""
         return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class GroupNorm32(nn.GroupNorm):
+    """``nn.GroupNorm`` computed in float32 and returned in the input's dtype (as LDM's GroupNorm32)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = None if self.weight is None else self.weight.float()
+        b = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, w, b, self.eps).to(x.dtype)

@@ -54,7 +54,8 @@ class SwinChannelAttention(nn.Module):
 
     def position_bias(self) -> torch.Tensor:
         """``[h, N, N]``: the CPB MLP over the coordinate table, gathered per token pair."""
-        return continuous_position_bias(self.cpb_mlp(self.relative_coords_table), self.relative_position_index)
+        table = self.relative_coords_table.to(self.cpb_mlp[0].weight.dtype)
+        return continuous_position_bias(self.cpb_mlp(table), self.relative_position_index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``; ``H, W`` multiples of the window size."""

@@ -1,0 +1,43 @@
+"""The artifact cache: exported graphs and engines, keyed by everything that produced them.
+
+A key hashes the component's weights (its state dict, so an unrelated component's change does
+not invalidate it), the export spec, the precision, the exporter code version and the library
+versions; engines add TensorRT's version and the GPU's compute capability. The root is
+``$SWINTORMER_CACHE`` or ``~/.cache/swintormer-rt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["EXPORTER_VERSION", "cache_root", "module_digest", "artifact_key"]
+
+#: Bump when a change to the export code changes the graphs it writes.
+EXPORTER_VERSION = "1"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SWINTORMER_CACHE", Path.home() / ".cache" / "swintormer-rt"))
+
+
+def module_digest(module: nn.Module) -> str:
+    """sha256 of a module's config and state dict (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256(repr(getattr(module, "config", "")).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def artifact_key(*parts: str) -> str:
+    """A short stable key from the given parts (16 hex digits)."""
+    import onnx
+
+    h = hashlib.sha256("|".join((EXPORTER_VERSION, torch.__version__, onnx.__version__, *parts)).encode())
+    return h.hexdigest()[:16]

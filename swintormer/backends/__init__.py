@@ -1,0 +1,1 @@
+"""Inference backends behind the shared tiler: PyTorch (in swintormer.pipeline) and ONNX Runtime."""

@@ -1,0 +1,92 @@
+"""ONNX Runtime backend: the exported graphs behind the same tile function as PyTorch.
+
+CPU here; CUDA or TensorRT execution providers are used when the installed onnxruntime has them
+(``onnxruntime-gpu``) and the caller asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from swintormer.errors import SwintormerError
+
+__all__ = ["OrtSession", "available_providers", "ort_tile_fn"]
+
+log = logging.getLogger(__name__)
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise SwintormerError("ONNX Runtime is not installed: pip install 'swintormer[export]'") from None
+    return onnxruntime
+
+
+def available_providers() -> list[str]:
+    return list(_ort().get_available_providers())
+
+
+class OrtSession:
+    """One ONNX graph: ``session(**inputs) -> first output`` with NumPy or torch tensors."""
+
+    def __init__(self, path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0) -> None:
+        ort = _ort()
+        path = Path(path)
+        if not path.is_file():
+            raise SwintormerError(f"ONNX file not found: {path}")
+        missing = [p for p in providers if p not in ort.get_available_providers()]
+        if missing:
+            raise SwintormerError(f"ONNX Runtime here lacks {missing}; available: {ort.get_available_providers()}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise SwintormerError(f"ONNX Runtime cannot load {path}: {exc}") from None
+        self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, **inputs: np.ndarray | torch.Tensor) -> np.ndarray:
+        feed = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        unknown = set(feed) - set(self.input_names)
+        if unknown:
+            raise SwintormerError(f"{self.path.name} has no inputs {sorted(unknown)}; it takes {self.input_names}")
+        return self.session.run(None, feed)[0]
+
+
+def ort_tile_fn(paths: dict[str, Path], model_settings, scheduler, providers: Sequence[str] = ("CPUExecutionProvider",)):
+    """A tile function over ONNX graphs ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``.
+
+    ``model_settings`` is the prior's :class:`~swintormer.diffusion.prior.PriorSettings` (ignored
+    without encoder/denoiser graphs); ``scheduler`` its :class:`SchedulerConfig`.
+    """
+    from swintormer.pipeline import make_tile_fn
+
+    restorer = OrtSession(paths["restorer"], providers)
+
+    def restore(tiles: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        feed = {"image": tiles.float()}
+        if prior is not None:
+            feed["prior"] = prior.float()
+        return torch.from_numpy(restorer(**feed))
+
+    if "encoder" not in paths:
+        return make_tile_fn(restore)
+    encoder = OrtSession(paths["encoder"], providers)
+    denoiser = OrtSession(paths["denoiser"], providers)
+
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(encoder(image=images.float()))
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(denoiser(sample=x.float(), timestep=t.long()))
+
+    return make_tile_fn(restore, encode, denoise, scheduler, model_settings)

@@ -1,0 +1,76 @@
+"""The little that every python-backend model of the repository shares.
+
+Parameters from the model config, tensors in and out (NumPy on the CPU flavour, DLPack on the
+GPU flavour), BLS calls to the network models, and the rule that a request never crashes the
+server: a :class:`SwintormerError` becomes an error response with its message, anything else an
+error response saying it is a bug, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from swintormer.errors import SwintormerError
+
+__all__ = ["bls_infer", "model_parameters", "respond", "tensor_in", "tensor_out"]
+
+
+def model_parameters(args: dict[str, Any]) -> dict[str, str]:
+    """``{key: string_value}`` of the model config's ``parameters``."""
+    params = json.loads(args["model_config"]).get("parameters", {})
+    return {k: v["string_value"] for k, v in params.items()}
+
+
+def respond(pb_utils, work: Callable[[], list]) -> Any:
+    """Run ``work() -> [pb_utils.Tensor]`` and wrap it in an ``InferenceResponse`` (or an error one)."""
+    try:
+        return pb_utils.InferenceResponse(output_tensors=work())
+    except SwintormerError as exc:
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+    except Exception as exc:  # a bug: report it to the client and the log, keep serving
+        pb_utils.Logger.log_error(traceback.format_exc())
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"internal error ({type(exc).__name__}: {exc})"))
+
+
+def tensor_in(pb_utils, request, name: str, device: str = "cpu") -> torch.Tensor | None:
+    """An input as a torch tensor on ``device`` (None when an optional input is absent)."""
+    t = pb_utils.get_input_tensor_by_name(request, name)
+    if t is None:
+        return None
+    if t.is_cpu():
+        return torch.from_numpy(np.ascontiguousarray(t.as_numpy())).to(device)
+    return torch.utils.dlpack.from_dlpack(t.to_dlpack()).to(device)
+
+
+def tensor_out(pb_utils, name: str, x: torch.Tensor | np.ndarray):
+    """A ``pb_utils.Tensor`` from a NumPy array or a (CPU or CUDA) torch tensor."""
+    if isinstance(x, np.ndarray):
+        return pb_utils.Tensor(name, x)
+    if x.is_cuda:
+        return pb_utils.Tensor.from_dlpack(name, torch.utils.dlpack.to_dlpack(x.contiguous()))
+    return pb_utils.Tensor(name, x.contiguous().numpy())
+
+
+def bls_infer(pb_utils, model: str, inputs: dict[str, torch.Tensor], output: str, device: str = "cpu") -> torch.Tensor:
+    """Call ``model`` from inside the server (BLS) and return ``output`` as a torch tensor."""
+    kwargs = {}
+    if device != "cpu":
+        kwargs["preferred_memory"] = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_GPU, 0)
+    request = pb_utils.InferenceRequest(
+        model_name=model,
+        inputs=[tensor_out(pb_utils, k, v) for k, v in inputs.items()],
+        requested_output_names=[output],
+        **kwargs,
+    )
+    response = request.exec()
+    if response.has_error():
+        raise SwintormerError(f"{model}: {response.error().message()}")
+    t = pb_utils.get_output_tensor_by_name(response, output)
+    if t.is_cpu():
+        return torch.from_numpy(np.ascontiguousarray(t.as_numpy())).to(device)
+    return torch.utils.dlpack.from_dlpack(t.to_dlpack()).to(device)

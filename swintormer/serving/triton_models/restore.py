@@ -1,0 +1,31 @@
+"""Triton python model `restore` (BLS): run every tile (and its prior) through `restorer`.
+
+Chunks of at most `max_batch` tiles; the `restorer` model batches chunks of concurrent requests.
+"""
+
+import torch
+import triton_python_backend_utils as pb_utils
+
+from swintormer.serving.glue import bls_infer, model_parameters, respond, tensor_in, tensor_out
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = model_parameters(args)
+        self.device = params.get("device", "cpu")
+        self.max_batch = int(params["max_batch"])
+
+    def execute(self, requests):
+        return [respond(pb_utils, lambda r=r: self._run(r)) for r in requests]
+
+    def _run(self, request):
+        tiles = tensor_in(pb_utils, request, "TILES", self.device)
+        prior = tensor_in(pb_utils, request, "PRIOR", self.device)
+        outputs = []
+        for start in range(0, tiles.shape[0], self.max_batch):
+            chunk = slice(start, start + self.max_batch)
+            inputs = {"image": tiles[chunk]}
+            if prior is not None:
+                inputs["prior"] = prior[chunk]
+            outputs.append(bls_infer(pb_utils, "restorer", inputs, "restored", self.device))
+        return [tensor_out(pb_utils, "RESTORED", torch.cat(outputs))]
