@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from photos import photo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPSTREAM = FIXTURES / "upstream"
@@ -18,13 +19,6 @@ torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def upstream_dir() -> Path:
     return UPSTREAM
-
-
-def photo(name: str) -> np.ndarray:
-    """A real photograph bundled with scikit-image, ``uint8 [H, W, 3]``."""
-    from skimage import data
-
-    return getattr(data, name)()
 
 
 @pytest.fixture(scope="session")

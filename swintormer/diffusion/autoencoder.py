@@ -14,6 +14,7 @@ from torch import nn
 
 from swintormer.diffusion.config import FirstStageConfig
 from swintormer.layers.norms import GroupNorm32
+from swintormer.layers.precision import fp32
 
 __all__ = ["Decoder", "Encoder", "SpatialSelfAttention", "build_first_stage"]
 
@@ -57,7 +58,7 @@ class SpatialSelfAttention(nn.Module):
         q = self.q(n).reshape(b, c, h * w).transpose(1, 2)
         k = self.k(n).reshape(b, c, h * w)
         v = self.v(n).reshape(b, c, h * w)
-        attn = torch.softmax((q @ k).float() * c**-0.5, dim=-1).to(v.dtype)  # [B, HW, HW]
+        attn = torch.softmax(fp32(q @ k) * c**-0.5, dim=-1).to(v.dtype)  # [B, HW, HW]
         out = (v @ attn.transpose(1, 2)).reshape(b, c, h, w)
         return x + self.proj_out(out)
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from swintormer.diffusion.config import DenoiserConfig
 from swintormer.layers.norms import GroupNorm32
+from swintormer.layers.precision import fp32
 
 __all__ = ["DenoiserUNet", "timestep_embedding"]
 
@@ -72,7 +73,7 @@ class AttentionBlock(nn.Module):
         q, k, v = qkv.reshape(b * self.num_heads, 3 * c // self.num_heads, h * w).chunk(3, dim=1)
         scale = (c // self.num_heads) ** -0.25
         logits = (q * scale).transpose(1, 2) @ (k * scale)  # [B*h, HW, HW]
-        weight = torch.softmax(logits.float(), dim=-1).to(v.dtype)
+        weight = torch.softmax(fp32(logits), dim=-1).to(v.dtype)
         out = (v @ weight.transpose(1, 2)).reshape(b, c, h * w)
         return x + self.proj_out(out).reshape(b, c, h, w)
 

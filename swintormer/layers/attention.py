@@ -16,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from swintormer.layers.precision import fp32
+
 __all__ = [
     "channel_attention",
     "continuous_position_bias",
@@ -42,14 +44,14 @@ def softmax_one(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     logit"; it is what the Swintormer checkpoints were trained with. Computed in float32 and
     returned in ``x``'s dtype (an fp32 island in fp16 graphs).
     """
-    xf = x.float()
+    xf = fp32(x)
     e = torch.exp(xf - xf.amax(dim=dim, keepdim=True))
     return (e / (1.0 + e.sum(dim=dim, keepdim=True))).to(x.dtype)
 
 
 def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``F.normalize`` computed in float32, returned in ``x``'s dtype (unit vectors are safe in fp16)."""
-    return F.normalize(x.float(), dim=dim).to(x.dtype)
+    return F.normalize(fp32(x), dim=dim).to(x.dtype)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -174,5 +176,5 @@ def channel_attention(
     attn = l2_normalize(q) @ l2_normalize(k).transpose(-2, -1)
     if temperature is not None:
         attn = attn * temperature.to(attn.dtype)
-    attn = softmax_one(attn) if use_softmax_one else attn.float().softmax(dim=-1).to(v.dtype)
+    attn = softmax_one(attn) if use_softmax_one else fp32(attn).softmax(dim=-1).to(v.dtype)
     return attn @ v

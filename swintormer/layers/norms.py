@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from swintormer.layers.precision import fp32
+
 __all__ = ["ChannelLayerNorm", "GroupNorm32", "RestormerLayerNorm"]
 
 
@@ -24,7 +26,7 @@ class ChannelLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``, computed in float32 and returned in ``x``'s dtype."""
         b = self.body
-        y = F.layer_norm(x.permute(0, 2, 3, 1).float(), b.normalized_shape, b.weight.float(), b.bias.float(), b.eps)
+        y = F.layer_norm(fp32(x.permute(0, 2, 3, 1)), b.normalized_shape, fp32(b.weight), fp32(b.bias), b.eps)
         return y.to(x.dtype).permute(0, 3, 1, 2)
 
 
@@ -42,13 +44,13 @@ class _RestormerNormBody(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., C] -> [..., C]``, computed in float32 and returned in ``x``'s dtype."""
-        xf = x.float()
+        xf = fp32(x)
         mu = xf.mean(-1, keepdim=True)
         var = xf.var(-1, keepdim=True, unbiased=False)
         if self.bias is None:
-            y = xf / torch.sqrt(var + 1e-5) * self.weight.float()
+            y = xf / torch.sqrt(var + 1e-5) * fp32(self.weight)
         else:
-            y = (xf - mu) / torch.sqrt(var + 1e-5) * self.weight.float() + self.bias.float()
+            y = (xf - mu) / torch.sqrt(var + 1e-5) * fp32(self.weight) + fp32(self.bias)
         return y.to(x.dtype)
 
 
@@ -70,6 +72,6 @@ class GroupNorm32(nn.GroupNorm):
     """``nn.GroupNorm`` computed in float32 and returned in the input's dtype (as LDM's GroupNorm32)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = None if self.weight is None else self.weight.float()
-        b = None if self.bias is None else self.bias.float()
-        return F.group_norm(x.float(), self.num_groups, w, b, self.eps).to(x.dtype)
+        w = None if self.weight is None else fp32(self.weight)
+        b = None if self.bias is None else fp32(self.bias)
+        return F.group_norm(fp32(x), self.num_groups, w, b, self.eps).to(x.dtype)

@@ -1,0 +1,116 @@
+"""Talking to the deblurring ensemble with tritonclient, over HTTP or gRPC.
+
+``DeblurClient.deblur(image)`` sends an ``[H, W, C]`` (or ``[C, H, W]``) uint8/uint16/float32
+array to the ensemble for its dtype (``deblur_uint8`` ...) and returns the restored image in the
+same dtype and layout. Binary tensors are used throughout; ``shared_memory=True`` passes input
+and output through POSIX shared memory instead of the socket (for large images on the same host).
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+from swintormer.errors import SwintormerError
+from swintormer.serving.repository import ensemble_name
+
+__all__ = ["DeblurClient"]
+
+_TRITON_DTYPES = {np.dtype(np.uint8): "UINT8", np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32"}
+
+
+class DeblurClient:
+    """One connection to a Triton server serving the generated repository."""
+
+    def __init__(self, url: str = "127.0.0.1:8000", protocol: str = "http", timeout: float = 600.0, shared_memory: bool = False) -> None:
+        if protocol not in ("http", "grpc"):
+            raise SwintormerError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
+        try:
+            if protocol == "http":
+                import tritonclient.http as tc
+
+                self.client = tc.InferenceServerClient(url, connection_timeout=timeout, network_timeout=timeout)
+            else:
+                import tritonclient.grpc as tc
+
+                self.client = tc.InferenceServerClient(url)
+        except ImportError:
+            raise SwintormerError("tritonclient is not installed: pip install 'swintormer[serve]'") from None
+        self.tc, self.url, self.protocol, self.timeout = tc, url, protocol, timeout
+        self.shared_memory = shared_memory
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "DeblurClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def check_ready(self, model: str = "deblur_uint8") -> None:
+        """Raise a clear error unless the server is reachable and ``model`` is ready."""
+        try:
+            live = self.client.is_server_live()
+        except Exception as exc:  # connection refused, DNS, timeouts: tritonclient raises several types
+            raise SwintormerError(f"no Triton server answers at {self.url} ({self.protocol}): {exc}; start one with `swintormer serve`") from None
+        if not live:
+            raise SwintormerError(f"the Triton server at {self.url} is not live")
+        if not self.client.is_model_ready(model):
+            raise SwintormerError(f"model {model!r} is not ready on {self.url}; was the repository built with export/build_engines.py?")
+
+    def deblur(self, image: np.ndarray, layout: str = "HWC") -> np.ndarray:
+        """Restore one image; returns an array of the same dtype, layout and size."""
+        dtype = _TRITON_DTYPES.get(image.dtype)
+        if dtype is None:
+            raise SwintormerError(f"images must be uint8, uint16 or float32, got {image.dtype}")
+        image = np.ascontiguousarray(image)
+        model = ensemble_name(dtype)
+        inp = self.tc.InferInput("IMAGE", list(image.shape), dtype)
+        lay = self.tc.InferInput("LAYOUT", [1], "BYTES")
+        lay.set_data_from_numpy(np.array([layout.encode()], dtype=object))
+        out_shape = (*image.shape[:2], 3) if layout == "HWC" else (3, *image.shape[1:])
+        if self.shared_memory:
+            return self._infer_shm(model, image, inp, lay, out_shape)
+        inp.set_data_from_numpy(image, binary_data=True) if self.protocol == "http" else inp.set_data_from_numpy(image)
+        out = self.tc.InferRequestedOutput("OUTPUT", binary_data=True) if self.protocol == "http" else self.tc.InferRequestedOutput("OUTPUT")
+        return self._infer(model, [inp, lay], [out]).as_numpy("OUTPUT")
+
+    def _infer(self, model: str, inputs: list, outputs: list):
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            return self.client.infer(model, inputs, outputs=outputs)
+        except InferenceServerException as exc:
+            raise SwintormerError(f"server rejected the request: {exc.message()}") from None
+
+    def _infer_shm(self, model: str, image: np.ndarray, inp, lay, out_shape: tuple[int, ...]) -> np.ndarray:
+        out_bytes = int(np.prod(out_shape)) * image.dtype.itemsize
+        with self._region(image.nbytes) as (in_name, in_handle), self._region(out_bytes) as (out_name, out_handle):
+            import tritonclient.utils.shared_memory as shm
+
+            shm.set_shared_memory_region(in_handle, [image])
+            inp.set_shared_memory(in_name, image.nbytes)
+            out = self.tc.InferRequestedOutput("OUTPUT")
+            out.set_shared_memory(out_name, out_bytes)
+            self._infer(model, [inp, lay], [out])
+            return shm.get_contents_as_numpy(out_handle, image.dtype, list(out_shape)).copy()
+
+    @contextmanager
+    def _region(self, size: int) -> Iterator[tuple[str, object]]:
+        """A registered system shared-memory region of ``size`` bytes, removed afterwards."""
+        import tritonclient.utils.shared_memory as shm
+
+        name = f"swintormer-{uuid.uuid4().hex[:12]}"
+        handle = shm.create_shared_memory_region(name, f"/{name}", size)
+        try:
+            self.client.register_system_shared_memory(name, f"/{name}", size)
+            try:
+                yield name, handle
+            finally:
+                self.client.unregister_system_shared_memory(name)
+        finally:
+            shm.destroy_shared_memory_region(handle)

@@ -1,0 +1,124 @@
+"""Export: specs, ONNX graphs verified against PyTorch, the TensorRT-parser check, the cache, the command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from swintormer.backends.onnxruntime import ort_tile_fn
+from swintormer.checkpoint import save_checkpoint
+from swintormer.errors import SwintormerError
+from swintormer.export.build import export_components, specs_for
+from swintormer.export.specs import Precision, component_specs
+from swintormer.export.trt_compat import check_tensorrt_compat, supported_ops
+from swintormer.inference import TileOptions, deblur_array, resolve_model
+from swintormer.metrics import psnr
+from swintormer.pipeline import build_deblur_model, torch_tile_fn
+
+from photos import photo
+from serving_helpers import prior_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def prior_model(tmp_path_factory):
+    return resolve_model(None, prior_checkpoint(tmp_path_factory.mktemp("prior")))
+
+
+def test_specs_name_every_tensor_and_fix_the_tile():
+    specs = component_specs(build_deblur_model("swintormer-tiny-prior"), 256, 8)
+    assert set(specs) == {"restorer", "encoder", "denoiser"}
+    r = specs["restorer"]
+    assert [t.name for t in r.inputs] == ["image", "prior"] and r.outputs[0].name == "restored"
+    assert r.profile()["image"] == ((1, 3, 256, 256), (4, 3, 256, 256), (8, 3, 256, 256))
+    assert r.profile()["prior"][2] == (8, 3, 64, 64)
+    d = specs["denoiser"]
+    assert [(t.name, t.dtype) for t in d.inputs] == [("sample", "float32"), ("timestep", "int64")]
+    assert r.fingerprint() != component_specs(build_deblur_model("swintormer-tiny-prior"), 512, 8)["restorer"].fingerprint()
+    with pytest.raises(SwintormerError, match="multiple of 256"):
+        component_specs(build_deblur_model("swintormer-tiny"), 300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.FP16])
+def test_full_pipeline_parity_onnxruntime_vs_pytorch(prior_model, precision):
+    """ORT vs PyTorch through the tiled pipeline on a real photo, at two batch sizes."""
+    specs = specs_for(prior_model, 256, 4)
+    files = export_components(prior_model, specs, precision)
+    image = photo("rocket")[:300, :470]
+    want = deblur_array(image, torch_tile_fn(prior_model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
+    floor = 60.0 if precision == Precision.FP32 else 45.0
+    for batch in (1, 3):
+        fn = ort_tile_fn({k: a.path for k, a in files.items()}, prior_model.prior, prior_model.scheduler)
+        got = deblur_array(image, fn, TileOptions(batch=batch), out_dtype=np.float32)
+        assert psnr(got, want) >= floor, (precision, batch)
+    for component, art in files.items():
+        graph = onnx.load(str(art.path))
+        assert check_tensorrt_compat(graph, specs[component]) == []
+        assert [i.name for i in graph.graph.input] == [t.name for t in specs[component].inputs]
+        assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+@pytest.mark.slow
+def test_cache_hits_and_invalidation(tmp_path):
+    torch.manual_seed(3)
+    model = build_deblur_model("restormer-tiny")
+    specs = specs_for(model, 64, 2)
+    first = export_components(model, specs, Precision.FP32)["restorer"]
+    again = export_components(model, specs, Precision.FP32)["restorer"]
+    assert again.cached and again.path == first.path
+    with torch.no_grad():
+        model.restorer.output.weight.add_(0.01)
+    changed = export_components(model, specs, Precision.FP32)["restorer"]
+    assert not changed.cached and changed.path != first.path
+
+
+def test_tensorrt_check_catches_unsupported_graphs():
+    from onnx import TensorProto, helper
+
+    assert "LayerNormalization" in supported_ops() and "Unique" not in supported_ops()
+    spec = component_specs(build_deblur_model("restormer-tiny"), 64)["restorer"]
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", 64])
+    y = helper.make_tensor_value_info("restored", TensorProto.FLOAT, ["batch", 3, 64, 64])
+    nodes = [helper.make_node("Unique", ["image"], ["u"]), helper.make_node("Identity", ["image"], ["restored"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 18)])
+    problems = check_tensorrt_compat(model, spec)
+    assert any("Unique" in p for p in problems) and any("axis 2 is dynamic" in p for p in problems)
+
+
+def _build_engines(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, str(ROOT / "export" / "build_engines.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(other, {"restorer": build_deblur_model("restormer-tiny").restorer}, {"model": "restormer-tiny"})
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [
+        (["--checkpoint", str(tmp_path / "missing.safetensors")], "checkpoint not found"),
+        (["--checkpoint", str(other), "--model", "swintormer-tiny"], "different model"),
+        (["--tile", "300"], "multiple of 256"),
+        (["--prior-steps", "5"], "no diffusion prior"),
+    ]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["--out", str(locked / "repo")], "cannot write"))
+    else:
+        cases.append((["--out", "/proc/swintormer-repo"], "cannot write"))
+    for args, needle in cases:
+        out = [] if "--out" in args else ["--out", str(tmp_path / "repo")]
+        res = _build_engines(*args, *out, cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stderr[-2000:])
+        assert needle in res.stderr and "Traceback" not in res.stderr, (args, res.stderr[-2000:])
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())

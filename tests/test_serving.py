@@ -1,0 +1,142 @@
+"""Against a real tritonserver (the one nvidia-pytriton bundles), started on loopback by the fixture.
+
+Parity with the local PyTorch tiled pipeline on real photographs, concurrency, and bad requests
+that must each get a clear error while the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from swintormer.errors import SwintormerError
+from swintormer.inference import TileOptions, deblur_array, torch_tile_fn
+from swintormer.metrics import psnr
+from swintormer.serving.client import DeblurClient
+
+from photos import photo
+from serving_helpers import MAX_PIXELS, build_repository, prior_checkpoint, start_server
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+PHOTOS = {"chelsea": (slice(None), slice(None)), "coffee": (slice(0, 383), slice(0, 517)), "astronaut": (slice(40, 341), slice(0, 290))}
+
+
+@pytest.fixture(scope="module", params=["default", "prior"])
+def served(request, tmp_path_factory):
+    """``(model, server)`` for the bundled default model and for a tiny prior model."""
+    folder = tmp_path_factory.mktemp(f"serve-{request.param}")
+    checkpoint = None if request.param == "default" else prior_checkpoint(folder)
+    model = build_repository(checkpoint, folder / "repo")
+    server = start_server(folder / "repo")
+    failed_before = request.session.testsfailed
+    yield model, server
+    if request.session.testsfailed > failed_before:
+        print(f"\n--- tritonserver log ({request.param}) ---\n{server.log_tail(80)}")
+    server.stop()
+
+
+def _local(model, image: np.ndarray) -> np.ndarray:
+    fn = torch_tile_fn(model, torch.device("cpu"), model.prior)
+    return deblur_array(image, fn, TileOptions(256, 220, 4, "uniform"), out_channels=3, out_dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_parity_with_local_pytorch(served, name):
+    model, server = served
+    image = photo(name)[PHOTOS[name]].astype(np.float32) / 255.0
+    assert image.shape[0] % 256 and image.shape[1] % 256  # not tile multiples
+    with DeblurClient(server.http_url) as client:
+        got = client.deblur(image)
+    want = _local(model, image)
+    assert got.shape == want.shape == image.shape and got.dtype == np.float32
+    assert psnr(got, want) >= 50.0
+
+
+def test_uint8_grpc_shared_memory_and_chw(served):
+    model, server = served
+    image = photo("chelsea")
+    want = _local(model, image)
+    with DeblurClient(server.grpc_url, protocol="grpc", shared_memory=True) as client:
+        got = client.deblur(image)
+        chw = client.deblur(np.ascontiguousarray(image.transpose(2, 0, 1)), layout="CHW")
+    assert got.dtype == np.uint8 and got.shape == image.shape
+    assert np.abs(got.astype(int) - np.clip(np.rint(want * 255), 0, 255)).max() <= 1
+    assert np.array_equal(chw.transpose(1, 2, 0), got)
+    with DeblurClient(server.http_url) as client:
+        u16 = client.deblur(image.astype(np.uint16) * 257)
+    assert u16.dtype == np.uint16 and psnr(u16 / 65535.0, want.clip(0, 1)) > 60
+
+
+def test_concurrent_clients(served, tmp_path):
+    """8 clients x 5 requests: every answer right, server healthy after, latencies recorded."""
+    model, server = served
+    images = [photo("coffee")[i * 20 : i * 20 + 260, 30 : 330] for i in range(4)]
+    expected = [np.clip(np.rint(_local(model, im) * 255), 0, 255) for im in images]
+
+    def client_loop(cid: int) -> list[float]:
+        latencies = []
+        with DeblurClient(server.http_url) as client:
+            for k in range(5):
+                idx = (cid + k) % len(images)
+                start = time.perf_counter()
+                out = client.deblur(images[idx])
+                latencies.append(time.perf_counter() - start)
+                assert np.abs(out.astype(int) - expected[idx]).max() <= 1
+        return latencies
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        latencies = [t for ts in pool.map(client_loop, range(8)) for t in ts]
+    assert len(latencies) == 40 and server.alive()
+    with DeblurClient(server.http_url) as client:
+        client.check_ready()
+    p50, p95 = np.percentile(latencies, [50, 95])
+    (tmp_path / "latency.json").write_text(json.dumps({"p50_s": p50, "p95_s": p95, "n": 40}))
+    print(f"\nload: 40 requests, p50 {p50:.2f} s, p95 {p95:.2f} s")
+
+
+def _raw_infer(server, model: str, array: np.ndarray, dtype: str):
+    import tritonclient.http as h
+
+    client = h.InferenceServerClient(server.http_url)
+    try:
+        inp = h.InferInput("IMAGE", list(array.shape), dtype)
+        inp.set_data_from_numpy(array)
+        return client.infer(model, [inp])
+    finally:
+        client.close()
+
+
+def test_bad_requests_get_clear_errors_and_server_keeps_serving(served):
+    from tritonclient.utils import InferenceServerException
+
+    model, server = served
+    side = int(MAX_PIXELS**0.5) + 10
+    cases = [
+        ("deblur_uint8", np.zeros((64, 64, 3), np.int32), "INT32", "data-type"),
+        ("deblur_uint8", np.zeros((64, 64), np.uint8), "UINT8", "shape"),
+        ("deblur_uint8", np.zeros((64, 64, 4), np.uint8), "UINT8", "4 channels"),
+        ("deblur_uint8", np.zeros((0, 64, 3), np.uint8), "UINT8", "empty"),
+        ("deblur_uint8", np.zeros((side, side, 3), np.uint8), "UINT8", "limit"),
+        ("deblur_fp32", np.full((64, 64, 3), np.nan, np.float32), "FP32", "NaN"),
+        ("deblur_fp32", np.full((64, 64, 3), np.inf, np.float32), "FP32", "infinite"),
+        ("deblur_uint8", np.zeros((4, 64, 3), np.uint8), "UINT8", "at least"),
+    ]
+    for name, array, dtype, needle in cases:
+        with pytest.raises(InferenceServerException) as err:
+            _raw_infer(server, name, array, dtype)
+        assert needle.lower() in str(err.value).lower(), (needle, str(err.value))
+        assert server.alive()
+    good = photo("chelsea")[:100, :120]
+    assert _raw_infer(server, "deblur_uint8", good, "UINT8").as_numpy("OUTPUT").shape == good.shape
+
+
+def test_client_errors_when_server_is_down():
+    with DeblurClient("127.0.0.1:9", timeout=2) as client:
+        with pytest.raises(SwintormerError, match="no Triton server"):
+            client.check_ready()
