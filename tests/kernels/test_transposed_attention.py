@@ -24,6 +24,7 @@ def _temperature(heads: int, device: torch.device, dtype: torch.dtype) -> torch.
         (2, 2, 24, (40, 56), None),  # non-square; d = 24 padded to 32; default split
         (1, 1, 48, (24, 40), 3),  # d = 48 padded to 64; 3 splits, the last one ragged
         (2, 4, 16, (16, 24), 1),  # one split: no reduction across programs
+        (1, 1, 96, (16, 24), None),  # d = 96 (Restormer's decoder level 1) padded to 128
     ],
 )
 def test_matches_reference(batch, heads, head_dim, image_size, num_splits, dtype, device):

@@ -34,7 +34,7 @@ def _inputs(batch, heads, head_dim, image_size, m, dtype, device, seed):
         (2, 2, 24, (16, 24), 8, 0),  # non-square, several windows, d = 24 padded to 32
         (2, 2, 24, (16, 24), 8, 4),  # the same, shifted: every kind of region boundary
         (1, 3, 12, (24, 16), 8, 2),  # 3 heads, d = 12, a shift that is not M/2
-        (1, 1, 8, (12, 18), 6, 3),  # N = 36 tokens: padded to 64 with masks
+        (1, 1, 48, (12, 18), 6, 3),  # N = 36 tokens padded to 64 with masks; d = 48 padded to 64
     ],
 )
 def test_matches_reference(batch, heads, head_dim, image_size, m, shift, dtype, device):
