@@ -8,7 +8,8 @@ padded to ``BLOCK_D`` (a power of two, at least 16 so that ``tl.dot`` accepts it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import triton
@@ -90,7 +91,11 @@ def window_kernel_args(qkv: torch.Tensor, out: torch.Tensor, num_heads: int, shi
     )  # fmt: skip
 
 
-def launch(kernel, tuned_kernel, grid, args: tuple, block_sizes: Mapping[str, int] | None, default: dict) -> None:
+Grid = tuple[int, ...] | Callable[[dict[str, Any]], tuple[int, ...]]
+
+
+def launch(kernel: Any, tuned_kernel: Any, grid: Grid, args: tuple, block_sizes: Mapping[str, int] | None,
+           default: dict[str, int]) -> None:  # fmt: skip
     """Run ``tuned_kernel`` (autotuned) on a GPU, or ``kernel`` with fixed block sizes.
 
     Fixed sizes are ``block_sizes`` when given (tests force several blocks per loop this way) and

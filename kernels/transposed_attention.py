@@ -178,7 +178,8 @@ def _attention_maps(
     launch(_mdta_gram_kernel, _mdta_gram_tuned, (splits, b * num_heads), args, block_sizes, whole_split)
     attn = qkv.new_empty(b * num_heads, block_d, block_d, dtype=torch.float32)
     temperature = temperature.reshape(-1).contiguous()
-    _mdta_softmax_kernel[(b * num_heads,)](gram, sq, temperature, attn, num_heads, splits, head_dim, block_d)
+    softmax_args = (gram, sq, temperature, attn, num_heads, splits, head_dim, block_d)
+    _mdta_softmax_kernel[(b * num_heads,)](*softmax_args, num_warps=8 if block_d >= 128 else 4)
     return attn
 
 

@@ -65,6 +65,7 @@ def _window_channel_attn_fwd_kernel(
 
     gram, sq_q, sq_k = gram_and_sq_norms(q_base, k_base, N, 0, N, HEAD_DIM, BLOCK_N, BLOCK_D, DOT_PRECISION)
     attn = transposed_softmax(gram, sq_q, sq_k, 1.0, HEAD_DIM, BLOCK_D, NORM_EPS, PLUS_ONE=True)  # [BLOCK_D, BLOCK_D]
+    attn = attn.to(qkv_ptr.dtype.element_ty)  # the product with v runs in the input dtype, accumulates in fp32
 
     offs_d = tl.arange(0, BLOCK_D)
     mask_d = offs_d < HEAD_DIM
@@ -74,7 +75,7 @@ def _window_channel_attn_fwd_kernel(
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask = mask_d[:, None] & (offs_n < N)[None, :]
         v = tl.load(v_rows + offs_n[None, :], mask=mask, other=0.0)  # [BLOCK_D, BLOCK_N]
-        o = tl.dot(attn.to(v.dtype), v, input_precision=DOT_PRECISION)
+        o = tl.dot(attn, v, input_precision=DOT_PRECISION)
         offs_hw = window_output_offsets(win, offs_n, M, SHIFT, n_win_w, n_win, height, width, stride_ob, stride_oh, stride_ow)
         tl.store(out_rows + offs_hw[None, :], o.to(out_ptr.dtype.element_ty), mask=mask)
 
