@@ -129,7 +129,8 @@ def _window_inputs(case: Case, dtype: torch.dtype, device: str) -> dict:
         sdpa_mask = bias[None].expand(windows, -1, -1, -1)  # broadcast, no copy
     else:  # [B * nW, h, N, N]: SDPA cannot broadcast the per-window mask over the images
         sdpa_mask = (bias[None, None] + mask[None, :, None]).expand(case.batch, -1, -1, -1, -1).flatten(0, 1)
-    return dict(qkv=qkv, logit_scale=logit_scale, table=16 * torch.sigmoid(mlp_table), bias=bias, mask=mask, sdpa_mask=sdpa_mask)
+    table = 16 * torch.sigmoid(mlp_table)
+    return dict(qkv=qkv, logit_scale=logit_scale, table=table, bias=bias, mask=mask, sdpa_mask=sdpa_mask)
 
 
 def _window_cores(case: Case, x: dict) -> dict[str, Impl]:
@@ -159,7 +160,8 @@ def _channel_cores(case: Case, x: dict) -> dict[str, Impl]:
     def eager():
         return channel_attention(q, k, v, temperature=None, use_softmax_one=True)
 
-    return {name: (lambda f=f: f().reshape(-1, case.channels // 2, m, m)) for name, f in [("eager", eager), ("sdpa", sdpa)]}
+    return {name: (lambda f=f: f().reshape(-1, case.channels // 2, m, m)) for name, f in
+            [("eager", eager), ("sdpa", sdpa)]}  # fmt: skip
 
 
 def _window_branch_impls(case: Case, x: dict) -> dict[str, Impl]:
@@ -285,9 +287,10 @@ def summarize(rows: list[dict]) -> dict:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent, check=True).stdout.strip()
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent, check=True)
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return done.stdout.strip()
 
 
 def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, command: str) -> Path:

@@ -13,7 +13,12 @@ does not import it, only the operation modules do.
 
 import os
 
-__all__ = ["is_interpreting"]
+import torch
+
+__all__ = ["SUPPORTED_DTYPES", "is_interpreting"]
+
+#: What the kernels compute in (no bf16: Triton's interpreter and sm_75 GPUs have none).
+SUPPORTED_DTYPES = (torch.float16, torch.float32)
 
 
 def is_interpreting() -> bool:

@@ -15,12 +15,10 @@ import torch
 import triton
 import triton.language as tl
 
-from swintormer.kernels import is_interpreting
+from swintormer.kernels import SUPPORTED_DTYPES, is_interpreting
 
 #: ``F.normalize``'s default epsilon: norms are clamped below at this value.
 NORM_EPS = 1e-12
-#: Dtypes the kernels accept (no bf16: the interpreter cannot run it and sm_75 has none).
-SUPPORTED_DTYPES = (torch.float16, torch.float32)
 
 
 def head_block(head_dim: int) -> int:
@@ -76,7 +74,9 @@ def window_output(qkv: torch.Tensor, image_size: tuple[int, int], out: torch.Ten
     return qkv.new_empty(bw // max(1, (height // m) * (width // m)), c3 // 6, height, width)
 
 
-def window_kernel_args(qkv: torch.Tensor, out: torch.Tensor, num_heads: int, shift: int, out_channel_offset: int) -> tuple:
+def window_kernel_args(
+    qkv: torch.Tensor, out: torch.Tensor, num_heads: int, shift: int, out_channel_offset: int
+) -> tuple:
     """The arguments both window kernels take after their pointers, in their order: output
     strides, ``num_heads, half_channels, out_channel_offset, n_win_w, n_win, height, width`` and
     the constexprs ``M, SHIFT, HEAD_DIM, BLOCK_D, DOT_PRECISION``."""

@@ -214,12 +214,14 @@ def transposed_attention(
         raise ValueError(f"out must be a contiguous {qkv.dtype} tensor of shape {shape} on {qkv.device}")
     attn = _attention_maps(qkv, temperature, num_heads, num_splits, block_sizes)
     head_dim = c3 // 3 // num_heads
-    args = (qkv, attn, out, hw, c3 * hw, c3 // 3 * hw, num_heads, head_dim, head_block(head_dim), dot_precision(qkv.dtype))
+    block_d, precision = head_block(head_dim), dot_precision(qkv.dtype)
+    args = (qkv, attn, out, hw, c3 * hw, c3 // 3 * hw, num_heads, head_dim, block_d, precision)
 
     def grid(meta):
         return (triton.cdiv(hw, meta["BLOCK_N"]), b * num_heads)
 
-    launch(_mdta_apply_kernel, _mdta_apply_tuned, grid, args, block_sizes, {"BLOCK_N": min(triton.next_power_of_2(hw), 4096)})
+    whole_image = {"BLOCK_N": min(triton.next_power_of_2(hw), 4096)}
+    launch(_mdta_apply_kernel, _mdta_apply_tuned, grid, args, block_sizes, whole_image)
     return out
 
 

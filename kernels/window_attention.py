@@ -139,7 +139,8 @@ def _window_attn_fwd_kernel(
         m_i = m_new
     acc = acc / (1.0 + l_i)[:, None]
 
-    offs_hw = window_output_offsets(win, offs_m, M, SHIFT, n_win_w, n_win, height, width, stride_ob, stride_oh, stride_ow)
+    offs_hw = window_output_offsets(win, offs_m, M, SHIFT, n_win_w, n_win, height, width,
+                                    stride_ob, stride_oh, stride_ow)  # fmt: skip
     channels = (out_channel_offset + head * HEAD_DIM + offs_d).to(tl.int64) * stride_oc
     tl.store(out_ptr + offs_hw[:, None] + channels[None, :], acc.to(out_ptr.dtype.element_ty),
              mask=mask_m[:, None] & mask_d[None, :])

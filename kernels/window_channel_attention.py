@@ -76,7 +76,8 @@ def _window_channel_attn_fwd_kernel(
         mask = mask_d[:, None] & (offs_n < N)[None, :]
         v = tl.load(v_rows + offs_n[None, :], mask=mask, other=0.0)  # [BLOCK_D, BLOCK_N]
         o = tl.dot(attn, v, input_precision=DOT_PRECISION)
-        offs_hw = window_output_offsets(win, offs_n, M, SHIFT, n_win_w, n_win, height, width, stride_ob, stride_oh, stride_ow)
+        offs_hw = window_output_offsets(win, offs_n, M, SHIFT, n_win_w, n_win, height, width,
+                                        stride_ob, stride_oh, stride_ow)  # fmt: skip
         tl.store(out_rows + offs_hw[None, :], o.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -116,7 +117,8 @@ def window_channel_attention(
     bw, _, m, _ = qkv.shape
     args = (qkv, out, *window_kernel_args(qkv, out, num_heads, shift, out_channel_offset))
     default = {"BLOCK_N": triton.next_power_of_2(m * m)}
-    launch(_window_channel_attn_fwd_kernel, _window_channel_attn_fwd_tuned, (bw * num_heads,), args, block_sizes, default)
+    grid = (bw * num_heads,)
+    launch(_window_channel_attn_fwd_kernel, _window_channel_attn_fwd_tuned, grid, args, block_sizes, default)
     return out
 
 

@@ -19,7 +19,7 @@ import importlib.util
 import torch
 
 from swintormer.errors import SwintormerError
-from swintormer.kernels import is_interpreting
+from swintormer.kernels import SUPPORTED_DTYPES, is_interpreting
 
 __all__ = ["BACKENDS", "check_backend", "fused_swin_attention", "fused_transposed_attention", "use_kernels"]
 
@@ -55,13 +55,19 @@ def use_kernels(backend: str, qkv: torch.Tensor, *params: torch.Tensor) -> bool:
     """Whether an attention module set to ``backend`` runs the Triton kernels on ``qkv`` now.
 
     ``params`` are the module's own inputs to the op (logit scale, temperature): the kernels have
-    no backward, so ``"auto"`` falls back to torch when autograd records and ``"triton"`` raises.
+    no backward, so ``"auto"`` falls back to torch when autograd records and ``"triton"`` raises;
+    likewise for dtypes other than fp16/fp32.
     """
     if backend == "torch" or _exporting() or qkv.device.type == "meta":
         return False
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (qkv, *params))
     if backend == "auto":
-        return qkv.is_cuda and not needs_grad and triton_installed()
+        return qkv.is_cuda and qkv.dtype in SUPPORTED_DTYPES and not needs_grad and triton_installed()
+    if qkv.dtype not in SUPPORTED_DTYPES:
+        raise SwintormerError(
+            f"the Triton attention kernels take float16 or float32, not {qkv.dtype}; "
+            "use attention backend 'auto' or 'torch'"
+        )
     if needs_grad:
         raise SwintormerError(
             "the Triton attention kernels are forward-only: run under torch.no_grad()/inference_mode(), "

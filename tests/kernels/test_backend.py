@@ -6,6 +6,8 @@ Also the custom ops' registrations (schema, fake kernels) through ``torch.librar
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -72,11 +74,14 @@ def test_auto_runs_torch_on_cpu_and_while_training(monkeypatch):
         module(x)
 
 
-def test_triton_backend_refuses_autograd(device):
+def test_triton_backend_refuses_autograd_and_bf16(device):
     module, x = _mdta_and_input(device)
     set_attention_backend(module, "triton")
     with pytest.raises(SwintormerError, match="forward-only"):
         module(x)
+    with torch.no_grad(), pytest.raises(SwintormerError, match="float16 or float32, not torch.bfloat16"):
+        module.to(torch.bfloat16)(x.to(torch.bfloat16))
+    module.float()
     with torch.no_grad():
         torch.testing.assert_close(module(x), set_attention_backend(module, "torch")(x), atol=1e-5, rtol=1e-5)
 
@@ -85,6 +90,7 @@ def test_triton_backend_refuses_autograd(device):
     "module, op",
     [(lambda: MDTA(32, 2, bias=False), "transposed_attention"),
      (lambda: SwinChannelAttention(32, 2, False, window_size=8, shift_size=4), "window_channel_attention")],
+    ids=["mdta", "swin"],
 )  # fmt: skip
 def test_compiles_to_one_graph_around_the_custom_ops(module, op, device):
     """torch.compile sees each kernel as one op (the mutated output buffer functionalised)."""
@@ -136,13 +142,14 @@ def _opcheck_cases(device: torch.device) -> dict[str, tuple]:
     logit_scale = torch.full((heads, 1, 1), math.log(10.0), device=device)
     table = torch.rand((2 * m - 1) ** 2, heads, device=device)
     out = torch.zeros(1, c, 2 * m, 2 * m, device=device)
+    temperature = torch.rand(heads, 1, 1, device=device) + 0.5
     ops = torch.ops.swintormer
     return {
         "window_attention": (ops.window_attention.default, (qkv, logit_scale, table, out, heads, 2, 0)),
         "window_channel_attention": (ops.window_channel_attention.default, (qkv, out, heads, 2, c // 2)),
         "transposed_attention": (
             ops.transposed_attention.default,
-            (random_qkv((1, 3 * c, 8, 12), torch.float32, device, seed=2), torch.ones(heads, 1, 1, device=device), heads),
+            (random_qkv((1, 3 * c, 8, 12), torch.float32, device, seed=2), temperature, heads),
         ),
     }
 
@@ -152,6 +159,11 @@ def test_custom_op_registration(name, device):
     """Schema (what is mutated), fake kernel vs real kernel, and tracing through AOT dispatch."""
     op, args = _opcheck_cases(device)[name]
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+
+
+def test_importing_the_models_does_not_import_triton():
+    code = "import sys, swintormer.models, swintormer.kernels; assert 'triton' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_fake_kernel_gives_output_shape_and_checks_inputs():
