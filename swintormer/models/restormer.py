@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swintormer.layers.attention import channel_attention
+from swintormer.layers.backend import fused_transposed_attention, use_kernels
 from swintormer.layers.norms import RestormerLayerNorm
 from swintormer.models.config import RestorerConfig
 from swintormer.models.unet import PriorEmbed, UNetBody
@@ -21,7 +22,13 @@ __all__ = ["MDTA", "Restormer", "RestormerBlock"]
 
 
 class MDTA(nn.Module):
-    """Multi-Dconv head transposed attention over the whole image: ``[B, C, H, W] -> [B, C, H, W]``."""
+    """Multi-Dconv head transposed attention over the whole image: ``[B, C, H, W] -> [B, C, H, W]``.
+
+    ``attention_backend`` (``"auto"``, ``"torch"`` or ``"triton"``, see
+    :mod:`swintormer.layers.backend`) picks the reference or the Triton kernels.
+    """
+
+    attention_backend: str = "auto"
 
     def __init__(self, dim: int, num_heads: int, bias: bool) -> None:
         super().__init__()
@@ -34,6 +41,8 @@ class MDTA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, height, width = x.shape
         qkv = self.qkv_dwconv(self.qkv(x))
+        if use_kernels(self.attention_backend, qkv, self.temperature):
+            return self.project_out(fused_transposed_attention(qkv, self.temperature, self.num_heads))
         q, k, v = (t.reshape(b, self.num_heads, -1, height * width) for t in qkv.chunk(3, dim=1))
         out = channel_attention(q, k, v, temperature=self.temperature, use_softmax_one=False)
         return self.project_out(out.reshape(b, c, height, width))

@@ -21,6 +21,7 @@ from swintormer.layers.attention import (
     window_partition,
     window_reverse,
 )
+from swintormer.layers.backend import fused_swin_attention, use_kernels
 from swintormer.layers.norms import ChannelLayerNorm
 from swintormer.models.config import RestorerConfig
 from swintormer.models.unet import PriorEmbed, UNetBody
@@ -35,7 +36,12 @@ class SwinChannelAttention(nn.Module):
     Per window (the qkv convs see each window as its own image, so the 3x3 depthwise conv
     zero-pads at window borders): ``1x1 conv C->3C``, ``3x3 dwconv``, split into a window half and
     a channel half (each ``q, k, v`` of ``C/2``), attend, concatenate, ``1x1 project_out``.
+
+    ``attention_backend`` (``"auto"``, ``"torch"`` or ``"triton"``, see
+    :mod:`swintormer.layers.backend`) picks the reference or the fused Triton kernels.
     """
+
+    attention_backend: str = "auto"
 
     def __init__(self, dim: int, num_heads: int, bias: bool, window_size: int, shift_size: int) -> None:
         super().__init__()
@@ -52,6 +58,10 @@ class SwinChannelAttention(nn.Module):
         self.register_buffer("relative_coords_table", relative_coords_table(window_size), persistent=False)
         self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
 
+    def position_bias_table(self) -> torch.Tensor:
+        """``[(2M-1)^2, h]``: ``16*sigmoid`` of the CPB MLP per relative offset, before the gather."""
+        return 16.0 * torch.sigmoid(self.cpb_mlp(self.relative_coords_table))
+
     def position_bias(self) -> torch.Tensor:
         """``[h, N, N]``: the CPB MLP over the coordinate table, gathered per token pair."""
         table = self.relative_coords_table.to(self.cpb_mlp[0].weight.dtype)
@@ -65,6 +75,9 @@ class SwinChannelAttention(nn.Module):
             x = torch.roll(x, shifts=(-s, -s), dims=(2, 3))
         windows = window_partition(x, m)  # [Bw, C, M, M]
         qkv = self.qkv_dwconv(self.qkv(windows))
+        if use_kernels(self.attention_backend, qkv, self.logit_scale, *self.cpb_mlp.parameters()):
+            fused = fused_swin_attention(qkv, self.logit_scale, self.position_bias_table(), h, s, (height, width))
+            return self.project_out(fused)  # 1x1: commutes with window_reverse and the roll back
         spatial, channel = qkv.chunk(2, dim=1)
         q, k, v = (t.reshape(t.shape[0], h, -1, m * m).transpose(-2, -1) for t in spatial.chunk(3, dim=1))
         mask = shift_window_mask(height, width, m, s, x.device) if s else None
