@@ -44,19 +44,9 @@ class _Graph(nn.Module):
 
 def graph_module(module: nn.Module, spec: ExportSpec, precision: Precision) -> nn.Module:
     """The module as it is exported: a copy in eval mode, in ``precision``, on the torch attention path."""
-    copied = copy.deepcopy(module).eval()
-    _use_torch_attention(copied)
+    copied = copy.deepcopy(module).eval()  # attention kernels switch themselves off while exporting
     dtype = torch.float16 if precision == Precision.FP16 else torch.float32
     return _Graph(copied.to(dtype), spec, dtype).eval()
-
-
-def _use_torch_attention(module: nn.Module) -> None:
-    """Exported graphs must be plain ONNX ops: switch custom attention kernels off if present."""
-    try:
-        from swintormer.models import set_attention_backend  # added with the Triton kernels
-    except ImportError:
-        return
-    set_attention_backend(module, "torch")
 
 
 def _dynamic_shapes(spec: ExportSpec) -> dict[str, tuple[dict[int, object], ...]]:

@@ -58,14 +58,17 @@ class SwinChannelAttention(nn.Module):
         self.register_buffer("relative_coords_table", relative_coords_table(window_size), persistent=False)
         self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
 
+    def _cpb_logits(self) -> torch.Tensor:
+        """``[(2M-1)^2, h]``: the CPB MLP over the coordinate table (in the MLP's dtype)."""
+        return self.cpb_mlp(self.relative_coords_table.to(self.cpb_mlp[0].weight.dtype))
+
     def position_bias_table(self) -> torch.Tensor:
         """``[(2M-1)^2, h]``: ``16*sigmoid`` of the CPB MLP per relative offset, before the gather."""
-        return 16.0 * torch.sigmoid(self.cpb_mlp(self.relative_coords_table))
+        return 16.0 * torch.sigmoid(self._cpb_logits())
 
     def position_bias(self) -> torch.Tensor:
         """``[h, N, N]``: the CPB MLP over the coordinate table, gathered per token pair."""
-        table = self.relative_coords_table.to(self.cpb_mlp[0].weight.dtype)
-        return continuous_position_bias(self.cpb_mlp(table), self.relative_position_index)
+        return continuous_position_bias(self._cpb_logits(), self.relative_position_index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``; ``H, W`` multiples of the window size."""
