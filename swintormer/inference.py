@@ -24,6 +24,7 @@ __all__ = [
     "TileOptions",
     "check_tile",
     "deblur_array",
+    "backend_tile_fn",
     "resolve_device",
     "resolve_model",
     "resolve_restorer",
@@ -131,6 +132,40 @@ def check_tile(model: DeblurModel | nn.Module, tile: int) -> None:
             f"tile {tile} is not a multiple of {multiple}, which this model needs "
             f"(use --tile {max(multiple, tile // multiple * multiple)} or 0 for the whole image)"
         )
+
+
+BACKENDS = ("torch", "onnxruntime")
+#: short names for ONNX Runtime execution providers
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+
+def backend_tile_fn(
+    model: DeblurModel,
+    backend: str,
+    options: TileOptions,
+    settings=None,
+    device: str = "auto",
+    precision: str = "fp32",
+    provider: str = "cpu",
+) -> TileFn:
+    """The tile function of ``backend``: PyTorch on ``device``, or ONNX Runtime over graphs
+    exported into the artifact cache on first use (``precision``, execution ``provider``).
+    """
+    if backend == "torch":
+        return torch_tile_fn(model, resolve_device(device), settings)
+    if backend != "onnxruntime":
+        raise SwintormerError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    from swintormer.backends.onnxruntime import ort_tile_fn
+    from swintormer.export.build import export_components, specs_for
+    from swintormer.export.specs import Precision
+
+    if provider not in PROVIDERS:
+        raise SwintormerError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+    specs = specs_for(model, options.tile, options.batch)
+    log.info("ONNX Runtime backend: %s graphs (exported once into the artifact cache)", precision)
+    files = export_components(model, specs, Precision(precision))
+    providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider != "cpu" else [])
+    return ort_tile_fn({k: a.path for k, a in files.items()}, settings or model.prior, model.scheduler, providers)
 
 
 def deblur_array(

@@ -16,6 +16,19 @@ UPSTREAM = FIXTURES / "upstream"
 torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def artifact_cache(tmp_path_factory) -> Path:
+    """A fresh artifact cache for the session: tests never reuse a user's exported graphs."""
+    root = tmp_path_factory.mktemp("swintormer-cache")
+    old = os.environ.get("SWINTORMER_CACHE")
+    os.environ["SWINTORMER_CACHE"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("SWINTORMER_CACHE", None)
+    else:
+        os.environ["SWINTORMER_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def upstream_dir() -> Path:
     return UPSTREAM

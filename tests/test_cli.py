@@ -159,3 +159,14 @@ def test_prior_steps_end_to_end_and_guard(capsys, tmp_path, rocket_png, tiny_che
     assert "5 DDIM steps" in err and read_image(tmp_path / "p.png").array.shape == (427, 640, 3)
     code, _, err = run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "q.png", "--checkpoint", tiny_checkpoint, "--prior-steps", "5")
     assert_one_line_error(code, err, "no diffusion prior")
+
+
+@pytest.mark.slow
+def test_deblur_with_onnxruntime_backend_matches_torch(capsys, tmp_path, rocket_png):
+    args = [rocket_png, "--batch", "4"]
+    code, _, err = run_cli(capsys, "deblur", *args, "-o", tmp_path / "t.png")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "deblur", *args, "-o", tmp_path / "o.png", "--backend", "onnxruntime")
+    assert code == 0 and "onnxruntime/cpu" in err, err
+    a, b = read_image(tmp_path / "t.png").array.astype(int), read_image(tmp_path / "o.png").array.astype(int)
+    assert np.abs(a - b).max() <= 1

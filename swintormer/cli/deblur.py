@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(p)
     add_tile_options(p)
     add_prior_options(p)
+    group = p.add_argument_group("backend")
+    group.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                       help="PyTorch, or ONNX Runtime over the exported graphs (exported on first use; default torch)")
+    group.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graph precision (onnxruntime)")
+    group.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu",
+                       help="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu (default cpu)")
     p.set_defaults(func=run)
 
 
@@ -62,7 +68,7 @@ def _jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
-    from swintormer.inference import check_tile, deblur_array, resolve_device, resolve_model, torch_tile_fn
+    from swintormer.inference import backend_tile_fn, check_tile, deblur_array, resolve_model
     from swintormer.visualize import side_by_side
 
     jobs = _jobs(args)
@@ -70,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     settings = model.settings(args.prior_steps, args.seed)
     options = tile_options(args)
     check_tile(model, options.tile)
-    device = resolve_device(args.device)
-    tile_fn = torch_tile_fn(model, device, settings)
+    tile_fn = backend_tile_fn(model, args.backend, options, settings, args.device, args.precision, args.provider)
+    where = args.device if args.backend == "torch" else f"onnxruntime/{args.provider}"
     channels = model.in_channels
     if model.has_prior:
         log.info("diffusion prior: %d DDIM steps, eta %.2f, seed %d", settings.steps, settings.eta, settings.seed)
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - start
         write_image(out_path, restored)
         h, w = restored.shape[:2]
-        log.info("wrote %s (%dx%d, %.2f s on %s)", out_path, w, h, elapsed, device)
+        log.info("wrote %s (%dx%d, %.2f s on %s)", out_path, w, h, elapsed, where)
         if args.compare:
             compare = out_path.with_name(out_path.stem + "_compare.png")
             write_image(compare, side_by_side([array[:, :, :3], restored], ["input", "deblurred"]))
