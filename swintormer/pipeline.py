@@ -22,7 +22,7 @@ from swintormer.diffusion.schedulers import DDIMScheduler
 from swintormer.errors import SwintormerError
 from swintormer.tiling import TileFn
 
-__all__ = ["DeblurModel", "RestoreFn", "build_deblur_model", "make_tile_fn", "torch_tile_fn"]
+__all__ = ["DeblurModel", "RestoreFn", "build_deblur_model", "graph_tile_fn", "make_tile_fn", "torch_tile_fn"]
 
 #: ``restore(tiles [b, C, t, t], prior [b, z, t/f, t/f] or None) -> [b, 3, t, t]``
 RestoreFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -157,3 +157,35 @@ def torch_tile_fn(model: DeblurModel | nn.Module, device: torch.device, settings
             return model.denoiser(x.to(device), t.to(device)).float().cpu()
 
     return make_tile_fn(restore, encode, denoise, model.scheduler, settings or model.prior)
+
+
+#: ``session(**named_inputs) -> output`` for one exported graph (ONNX Runtime, TensorRT, ...)
+GraphSession = Callable[..., "torch.Tensor"]
+
+
+def graph_tile_fn(
+    sessions: dict[str, GraphSession], settings: PriorSettings | None = None, scheduler: SchedulerConfig | None = None
+) -> TileFn:
+    """A tile function over exported graphs, called with the export specs' tensor names.
+
+    ``sessions``: ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``; each returns a tensor.
+    """
+    restorer = sessions["restorer"]
+
+    def restore(tiles: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        feed = {"image": tiles.float()}
+        if prior is not None:
+            feed["prior"] = prior.float()
+        return restorer(**feed).float().cpu()
+
+    if "encoder" not in sessions:
+        return make_tile_fn(restore)
+    encoder, denoiser = sessions["encoder"], sessions["denoiser"]
+
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        return encoder(image=images.float()).float().cpu()
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return denoiser(sample=x.float(), timestep=t.long()).float().cpu()
+
+    return make_tile_fn(restore, encode, denoise, scheduler, settings)

@@ -19,9 +19,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from swintormer.layers.norms import ChannelLayerNorm
+
 __all__ = ["CostReport", "count_cost", "profile_variant"]
 
 _MATMUL_OPS = ("aten.bmm", "aten.baddbmm", "aten.matmul")
+#: what thop/fvcore see as nn.LayerNorm / nn.GroupNorm (ours call F.layer_norm from a wrapper
+#: so they can compute in fp32; their inner nn.LayerNorm module is then never called)
+_NORMS = (nn.LayerNorm, nn.GroupNorm, ChannelLayerNorm)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ def _hook_counter(totals: dict[str, int]):
             totals["conv_linear"] += output.numel() * module.weight[0].numel()
         elif isinstance(module, nn.Linear):
             totals["conv_linear"] += output.numel() * module.in_features
-        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+        elif isinstance(module, _NORMS):
             totals["norm"] += inputs[0].numel()
 
     return hook
@@ -71,7 +76,7 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...], **forward_kwargs:
     meta = copy.deepcopy(model).to("meta")
     totals = {"conv_linear": 0, "norm": 0}
     hook = _hook_counter(totals)
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.LayerNorm, nn.GroupNorm))]
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, *_NORMS))]
     kwargs = {k: torch.empty(v.shape, device="meta", dtype=v.dtype) for k, v in forward_kwargs.items()}
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -123,11 +123,11 @@ def test_profile_reports_reference_counts(capsys):
     code, out, _ = run_cli(capsys, "profile", "--model", "swintormer-dpdd", "--size", "256", "--json")
     report = json.loads(out)
     assert code == 0 and report["params"] == 25_177_224
-    assert abs(report["thop_macs"] / 28.22e9 - 1) < 0.01
-    assert abs(report["fvcore_macs"] / 33.33e9 - 1) < 0.01
+    assert abs(report["thop_macs"] / 28.22e9 - 1) < 0.001  # the reference's thop figure to its 4 digits
+    assert abs(report["fvcore_macs"] / 33.33e9 - 1) < 0.001
     assert "thop" in report["conventions"]["thop_macs"]
     code, out, _ = run_cli(capsys, "profile", "--model", "restormer-defocus-single", "--json")
-    assert abs(json.loads(out)["thop_macs"] / 140.99e9 - 1) < 0.01
+    assert abs(json.loads(out)["thop_macs"] / 140.99e9 - 1) < 0.001
 
 
 def test_convert_then_deblur(capsys, tmp_path, upstream_dir, rocket_png):

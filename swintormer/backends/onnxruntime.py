@@ -62,31 +62,16 @@ class OrtSession:
         return self.session.run(None, feed)[0]
 
 
-def ort_tile_fn(paths: dict[str, Path], model_settings, scheduler, providers: Sequence[str] = ("CPUExecutionProvider",)):
+def ort_tile_fn(paths: dict[str, Path], settings, scheduler, providers: Sequence[str] = ("CPUExecutionProvider",)):
     """A tile function over ONNX graphs ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``.
 
-    ``model_settings`` is the prior's :class:`~swintormer.diffusion.prior.PriorSettings` (ignored
-    without encoder/denoiser graphs); ``scheduler`` its :class:`SchedulerConfig`.
+    ``settings``/``scheduler``: the prior's :class:`PriorSettings` and :class:`SchedulerConfig`
+    (unused without encoder/denoiser graphs).
     """
-    from swintormer.pipeline import make_tile_fn
+    from swintormer.pipeline import graph_tile_fn
 
-    restorer = OrtSession(paths["restorer"], providers)
-
-    def restore(tiles: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
-        feed = {"image": tiles.float()}
-        if prior is not None:
-            feed["prior"] = prior.float()
-        return torch.from_numpy(restorer(**feed))
-
-    if "encoder" not in paths:
-        return make_tile_fn(restore)
-    encoder = OrtSession(paths["encoder"], providers)
-    denoiser = OrtSession(paths["denoiser"], providers)
-
-    def encode(images: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(encoder(image=images.float()))
-
-    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(denoiser(sample=x.float(), timestep=t.long()))
-
-    return make_tile_fn(restore, encode, denoise, scheduler, model_settings)
+    sessions = {}
+    for name, path in paths.items():
+        session = OrtSession(path, providers)
+        sessions[name] = lambda _s=session, **feed: torch.from_numpy(_s(**feed))
+    return graph_tile_fn(sessions, settings, scheduler)

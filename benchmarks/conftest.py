@@ -1,0 +1,85 @@
+"""The benchmark suite's fixtures: quick mode, the results file, shared models and photos.
+
+``pytest benchmarks/`` runs everything this machine can (GPU parts skip with the reason) and
+rewrites ``benchmarks/results/<device>.json`` and ``BENCHMARKS.md``; ``--quick`` (what CI runs)
+uses fewer repeats and sizes so the suite cannot rot, and marks its numbers as quick.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import recording
+
+torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="fewer repeats and sizes (CI); numbers are marked quick")
+
+
+@pytest.fixture(scope="session")
+def quick(request) -> bool:
+    return bool(request.config.getoption("--quick")) or os.environ.get("SWINTORMER_BENCH_QUICK") == "1"
+
+
+@pytest.fixture(scope="session")
+def record(quick):
+    """``record(section, data)``: write a section of this device's results file."""
+    return lambda section, data: recording.record(section, data, quick)
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    from swintormer.inference import resolve_model
+
+    return resolve_model()
+
+
+def photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    return getattr(data, name)()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Turn whatever results exist into BENCHMARKS.md (tables and plots)."""
+    if session.testscollected == 0:
+        return
+    import report
+
+    path = recording.results_path()
+    if path.is_file():
+        report.write_report(Path(__file__).resolve().parents[1] / "BENCHMARKS.md")
+
+
+@pytest.fixture(scope="session")
+def served(default_model, tmp_path_factory):
+    """The bundled default model behind a real tritonserver (cpu flavour, fp32 graphs)."""
+    from swintormer.export.build import export_components, specs_for, write_model_repository
+    from swintormer.export.specs import Precision
+    from swintormer.serving.server import ServerOptions, TritonServer, free_port
+    from swintormer.serving.steps import ServingLimits
+
+    specs = specs_for(default_model, 256, 8)
+    files = export_components(default_model, specs, Precision.FP32)
+    repo = tmp_path_factory.mktemp("bench-repo")
+    write_model_repository(repo, default_model, specs, files, "cpu", ServingLimits(default_model.in_channels), default_model.prior)
+    server = TritonServer(ServerOptions(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()))
+    server.start(timeout=300)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bench_photos(quick) -> dict[str, np.ndarray]:
+    """Real photographs of non-tile-multiple sizes."""
+    photos = {"chelsea": photo("chelsea"), "rocket": photo("rocket")[:400, :600]}
+    if not quick:
+        photos["coffee"] = photo("coffee")
+    return photos

@@ -1,0 +1,50 @@
+"""Run in a fresh process: deblur one synthetic-size image with the default model, print peak RSS.
+
+    python benchmarks/memory_probe.py WIDTH HEIGHT [--backend torch|onnxruntime]
+
+The image is a real photograph tiled up to the size (so the model sees real content) and kept
+as uint8 end to end, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("width", type=int)
+    p.add_argument("height", type=int)
+    p.add_argument("--backend", default="torch")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    import torch
+    from skimage import data
+
+    from swintormer.inference import TileOptions, backend_tile_fn, deblur_array, resolve_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = resolve_model()
+    options = TileOptions(batch=8)
+    fn = backend_tile_fn(model, args.backend, options)
+    base = data.astronaut()
+    reps = (-(-args.height // base.shape[0]), -(-args.width // base.shape[1]), 1)
+    image = np.ascontiguousarray(np.tile(base, reps)[: args.height, : args.width])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    out = deblur_array(image, fn, options, out_dtype=np.uint8, progress=False)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"width": args.width, "height": args.height, "megapixels": args.width * args.height / 1e6,
+                      "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024, "seconds": elapsed,
+                      "out_shape": list(out.shape)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Turn ``benchmarks/results/*.json`` into ``BENCHMARKS.md`` with tables and PNG plots.
+
+    python benchmarks/report.py            # also runs at the end of `pytest benchmarks/`
+
+Every table says which device, command and git revision produced it; quick-mode numbers (CI)
+are labelled as such.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PLOTS = HERE / "results" / "plots"
+
+
+def _g(x: float) -> str:
+    return f"{x / 1e9:.2f}"
+
+
+def _env_line(section: dict) -> str:
+    env = section["environment"]
+    quick = " (quick mode)" if section.get("quick") else ""
+    v = env["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("torch", "onnxruntime", "onnx") if k in v)
+    return f"_Measured on {env['device']} ({env['cpu_count']} CPUs, {env['torch_threads']} torch threads{', GPU ' + env['gpu'] if env.get('gpu') else ''}), {libs}, git {env['git_revision']}, `{env['command']}`, {env['date']}{quick}._"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _cost(sec: dict) -> list[str]:
+    lines = ["### Cost", _env_line(sec), ""]
+    rows = []
+    for name, by_size in sec["variants"].items():
+        r256, r512 = by_size["256"], by_size["512"]
+        ref = sec["reference"].get(name, {})
+        paper = f"{ref['paper_macs'] / 1e9:.2f} G, {ref['paper_params'] / 1e6:.2f} M" if "paper_macs" in ref else ""
+        rows.append([f"`{name}`", f"{r256['params']:,}", _g(r256["thop_macs"]), _g(r256["fvcore_macs"]), _g(r512["thop_macs"]), _g(r512["fvcore_macs"]), paper])
+    lines += _table(["variant", "params", "GMACs 256² thop", "GMACs 256² fvcore", "GMACs 512² thop", "GMACs 512² fvcore", "paper"], rows)
+    conv = sec["conventions"]
+    lines += ["", f"thop: {conv['thop']}; fvcore: {conv['fvcore']}. Denoisers are counted at 1/4 of the tile (their latent).", ""]
+    h, w = sec["whole_image"]
+    lines += [f"Whole {w}x{h} image through tiling (fvcore GMACs per megapixel; the prior column is per DDIM step):", ""]
+    rows = [[k, v["tiles"], f"{v['gmacs_per_megapixel']:.1f}", f"{100 * v['overlap_overhead']:.0f}%",
+             "" if v["prior_gmacs_per_megapixel_per_step"] is None else f"{v['prior_gmacs_per_megapixel_per_step']:.1f}"]
+            for k, v in sec["tiling"].items()]
+    return lines + _table(["model@tile/stride", "tiles", "GMACs/MP", "overlap overhead", "prior GMACs/MP/step"], rows) + [""]
+
+
+def _parity(sec: dict) -> list[str]:
+    lines = ["### Parity (PSNR against the PyTorch pipeline, full tiled pipeline on real photographs)", _env_line(sec), ""]
+    rows = [[b, f"{min(v.values()):.1f}", ", ".join(f"{k} {x:.1f}" for k, x in v.items())] for b, v in sec["psnr_db"].items()]
+    lines += _table(["backend", "worst PSNR (dB)", "per photo"], rows)
+    return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
+
+
+def _speed(sec: dict, plots: list[str]) -> list[str]:
+    lines = ["### Speed", _env_line(sec), ""]
+    rows = [[b, f"{v['megapixels_per_s']:.3f}", f"{v['p50_s']:.3f}", f"{v['p95_s']:.3f}", v["runs"]] for b, v in sec["backends"].items()]
+    lines += _table(["backend", "MP/s", "latency p50 (s)", "p95 (s)", "runs"], rows)
+    lines += ["", "Ratios measured side by side in the same run:", ""]
+    lines += [f"- {k}: **{v:.2f}x**" for k, v in sec["ratios"].items()]
+    if sec.get("tradeoff"):
+        lines += ["", "Tile size / stride trade-off on the synthetic test split (PSNR vs the sharp photo):", ""]
+        rows = [[k, f"{v['seconds']:.2f}", f"{v['psnr_db']:.2f}", v["tiles"]] for k, v in sec["tradeoff"].items()]
+        lines += _table(["tile/stride", "time (s)", "PSNR (dB)", "tiles"], rows)
+        lines.append(f"\n![trade-off](benchmarks/results/plots/{plots[0]})" if plots else "")
+    if sec.get("prior_steps"):
+        lines += ["", "Diffusion prior steps on the synthetic test split:", ""]
+        rows = [[k, f"{v['seconds']:.2f}", f"{v['psnr_db']:.2f}"] for k, v in sec["prior_steps"].items()]
+        lines += _table(["steps", "time (s)", "PSNR (dB)"], rows)
+    lines += ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
+    return lines
+
+
+def _memory(sec: dict, plots: list[str]) -> list[str]:
+    lines = ["### Memory (peak RSS of a process deblurring one image, tiled)", _env_line(sec), ""]
+    rows = [[f"{v['megapixels']:.2f}", f"{v['width']}x{v['height']}", f"{v['peak_rss_mb']:.0f}", f"{v['seconds']:.1f}"] for v in sec["sizes"]]
+    lines += _table(["megapixels", "size", "peak RSS (MB)", "time (s)"], rows)
+    lines += ["", f"16 MP / 1 MP peak ratio: **{sec['ratio_16_to_1']:.2f}** (bar: <= 1.3)."]
+    if plots:
+        lines.append(f"\n![memory](benchmarks/results/plots/{plots[-1]})")
+    return lines + [""]
+
+
+def _estimate(sec: dict) -> list[str]:
+    lines = ["### Roofline estimate (not a measurement)", _env_line(sec), ""]
+    rows = [[k, v["model"], v["precision"], f"{v['gflop_per_tile']:.1f}", f"{v['mbytes_per_tile']:.0f}", f"{v['tiles_per_s']:.0f}", v["bound"]]
+            for k, v in sec["estimates"].items()]
+    lines += _table(["device", "model", "precision", "GFLOP/tile", "MB/tile", "tiles/s (estimate)", "bound by"], rows)
+    return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
+
+
+def _plots(doc: dict, stem: str) -> list[str]:
+    """Write the trade-off and memory plots; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    names = []
+    speed = doc.get("speed", {})
+    if speed.get("tradeoff"):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for k, v in speed["tradeoff"].items():
+            ax.scatter(v["seconds"], v["psnr_db"])
+            ax.annotate(k, (v["seconds"], v["psnr_db"]), fontsize=8)
+        if speed.get("prior_steps"):
+            xs = [v["seconds"] for v in speed["prior_steps"].values()]
+            ys = [v["psnr_db"] for v in speed["prior_steps"].values()]
+            ax.plot(xs, ys, "o--", label="prior steps")
+            for k, x, y in zip(speed["prior_steps"], xs, ys):
+                ax.annotate(f"T={k}", (x, y), fontsize=8)
+            ax.legend()
+        ax.set_xlabel("seconds per image set")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title("time vs quality")
+        fig.tight_layout()
+        names.append(f"{stem}-tradeoff.png")
+        fig.savefig(PLOTS / names[-1], dpi=110)
+        plt.close(fig)
+    mem = doc.get("memory", {})
+    if mem.get("sizes"):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([v["megapixels"] for v in mem["sizes"]], [v["peak_rss_mb"] for v in mem["sizes"]], "o-")
+        ax.set_xscale("log")
+        ax.set_xlabel("image size (megapixels)")
+        ax.set_ylabel("peak RSS (MB)")
+        ax.set_ylim(bottom=0)
+        ax.set_title("memory vs image size (tiled)")
+        fig.tight_layout()
+        names.append(f"{stem}-memory.png")
+        fig.savefig(PLOTS / names[-1], dpi=110)
+        plt.close(fig)
+    return names
+
+
+def write_report(out: Path) -> Path:
+    lines = ["# Benchmarks", "", "Generated by `benchmarks/report.py` from `benchmarks/results/*.json` "
+             "(`pytest benchmarks/` rewrites both). Every number below comes from the run named beside it.", ""]
+    for path in sorted(RESULTS.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if "results" in doc and "peaks" in doc:  # a kernel benchmark file (GPU): linked, not tabulated
+            lines += [f"## {path.stem}", "", f"Kernel benchmark results: `benchmarks/results/{path.name}`.", ""]
+            continue
+        plots = _plots(doc, path.stem)
+        lines += [f"## {path.stem}", ""]
+        for key, fn in (("cost", _cost), ("parity", _parity), ("speed", lambda s: _speed(s, plots)),
+                        ("memory", lambda s: _memory(s, plots)), ("estimate", _estimate)):
+            if key in doc:
+                lines += fn(doc[key])
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    print(write_report(HERE.parent / "BENCHMARKS.md"))
+    sys.exit(0)

@@ -1,0 +1,63 @@
+"""Parity: every backend computes the same image as the PyTorch pipeline (PSNR against it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from swintormer.inference import TileOptions, backend_tile_fn, deblur_array
+from swintormer.metrics import psnr
+from swintormer.serving.client import DeblurClient
+
+OPTIONS = TileOptions(batch=8)
+BARS = {"onnxruntime-fp32": 60.0, "triton-server-fp32": 50.0, "onnxruntime-fp16": 45.0}
+
+
+def _run(model, backend: str, image: np.ndarray, precision: str = "fp32") -> np.ndarray:
+    fn = backend_tile_fn(model, backend, OPTIONS, precision=precision)
+    return deblur_array(image.astype(np.float32) / 255.0, fn, OPTIONS, out_dtype=np.float32)
+
+
+def test_backends_match_pytorch(default_model, served, bench_photos, record):
+    scores: dict[str, dict[str, float]] = {k: {} for k in BARS}
+    for name, image in bench_photos.items():
+        ref = _run(default_model, "torch", image)
+        scores["onnxruntime-fp32"][name] = psnr(_run(default_model, "onnxruntime", image), ref)
+        scores["onnxruntime-fp16"][name] = psnr(_run(default_model, "onnxruntime", image, "fp16"), ref)
+        with DeblurClient(served.http_url) as client:
+            scores["triton-server-fp32"][name] = psnr(client.deblur(image.astype(np.float32) / 255.0), ref)
+    notes = ["float32 images in and out; PSNR with data range 1 against the PyTorch tiled pipeline",
+             "TensorRT: not measured here (needs TensorRT and a GPU)" if not torch.cuda.is_available() else ""]
+    record("parity", {"psnr_db": scores, "bars_db": BARS, "notes": [n for n in notes if n]})
+    for backend, floor in BARS.items():
+        worst = min(scores[backend].values())
+        assert worst >= floor, f"{backend}: {worst:.1f} dB < {floor} dB"
+
+
+def _tensorrt_reason() -> str:
+    from swintormer.export.trt_engine import tensorrt_status
+
+    usable, why = tensorrt_status()
+    return "" if usable else why
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+@pytest.mark.skipif(bool(_tensorrt_reason()), reason=_tensorrt_reason() or "TensorRT available")
+def test_tensorrt_matches_pytorch(default_model, bench_photos, record):
+    from swintormer.backends.tensorrt import trt_tile_fn
+    from swintormer.export.build import build_engines, export_components, specs_for
+    from swintormer.export.specs import Precision
+
+    scores = {}
+    for precision, floor in ((Precision.FP32, 50.0), (Precision.FP16, 40.0)):
+        specs = specs_for(default_model, OPTIONS.tile, OPTIONS.batch)
+        engines = build_engines(default_model, specs, export_components(default_model, specs, precision), precision)
+        fn = trt_tile_fn({k: a.path for k, a in engines.items()}, default_model.prior, default_model.scheduler)
+        for name, image in bench_photos.items():
+            ref = _run(default_model, "torch", image)
+            got = deblur_array(image.astype(np.float32) / 255.0, fn, OPTIONS, out_dtype=np.float32)
+            scores.setdefault(f"tensorrt-{precision.value}", {})[name] = psnr(got, ref)
+        assert min(scores[f"tensorrt-{precision.value}"].values()) >= floor
+    record("parity_tensorrt", {"psnr_db": scores})

@@ -1,0 +1,141 @@
+"""Speed: backends side by side in one run, the tile/stride trade-off and the prior's step count.
+
+Only ratios measured in the same run are asserted on (and only that they are positive numbers);
+absolute times are recorded, never asserted.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from swintormer.inference import TileOptions, backend_tile_fn, deblur_array
+from swintormer.metrics import psnr
+from swintormer.serving.client import DeblurClient
+from swintormer.tiling import plan_tiles
+
+from timing import latencies, summary
+
+OPTIONS = TileOptions(batch=8)
+
+
+def test_backend_speed(default_model, served, bench_photos, record, quick):
+    runs = 2 if quick else 5
+    image = bench_photos["rocket"]
+    mp = image.shape[0] * image.shape[1] / 1e6
+    fns = {"torch-eager": backend_tile_fn(default_model, "torch", OPTIONS),
+           "onnxruntime-fp32": backend_tile_fn(default_model, "onnxruntime", OPTIONS)}
+    results = {name: summary(latencies(lambda f=fn: deblur_array(image, f, OPTIONS, out_dtype=np.uint8), runs), mp)
+               for name, fn in fns.items()}
+    with DeblurClient(served.http_url) as client:
+        results["triton-server-http"] = summary(latencies(lambda: client.deblur(image), runs), mp)
+    with DeblurClient(served.grpc_url, protocol="grpc") as client:
+        results["triton-server-grpc"] = summary(latencies(lambda: client.deblur(image), runs), mp)
+    ratios = {
+        "onnxruntime / torch eager (throughput)": results["onnxruntime-fp32"]["megapixels_per_s"] / results["torch-eager"]["megapixels_per_s"],
+        "triton server (http) / in-process onnxruntime (p50 latency)": results["triton-server-http"]["p50_s"] / results["onnxruntime-fp32"]["p50_s"],
+        "triton server (grpc) / in-process onnxruntime (p50 latency)": results["triton-server-grpc"]["p50_s"] / results["onnxruntime-fp32"]["p50_s"],
+    }
+    record("speed", {"backends": results, "ratios": ratios, "image": f"rocket {image.shape[1]}x{image.shape[0]}",
+                     "notes": [f"default model, tile {OPTIONS.tile}, stride {OPTIONS.stride}, batch {OPTIONS.batch}, uint8 image",
+                               "the server runs the same fp32 ONNX graph through ONNX Runtime in a python-backend model"]})
+    assert all(np.isfinite(v) and v > 0 for v in ratios.values())
+
+
+def _synthetic_pairs(quick: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(blurry, sharp) float pairs from held-out photographs with disk defocus."""
+    from skimage import data
+
+    from swintormer.data.defocus import disk_blur
+
+    names = ["chelsea", "rocket"] if quick else ["chelsea", "rocket", "coffee"]
+    pairs = []
+    for name in names:
+        sharp = getattr(data, name)()[:384, :512].astype(np.float32) / 255.0
+        pairs.append((disk_blur(sharp, 3.0), sharp))
+    return pairs
+
+
+def test_tile_stride_tradeoff(default_model, record, quick):
+    fn = backend_tile_fn(default_model, "torch", OPTIONS)
+    pairs = _synthetic_pairs(quick)
+    settings = [(256, 220), (256, 256), (256, 128), (512, 220), (512, 440)]
+    if quick:
+        settings = settings[:2] + settings[3:4]
+    rows = {}
+    for tile, stride in settings:
+        opts = TileOptions(tile, stride, 4)
+        scores, seconds = [], 0.0
+        for blurry, sharp in pairs:
+            start = time.perf_counter()
+            out = deblur_array(blurry, fn, opts, out_dtype=np.float32)
+            seconds += time.perf_counter() - start
+            scores.append(psnr(out.clip(0, 1), sharp))
+        tiles = sum(len(plan_tiles(b.shape[0], b.shape[1], tile, stride).origins) for b, _ in pairs)
+        rows[f"{tile}/{stride}"] = {"seconds": seconds, "psnr_db": float(np.mean(scores)), "tiles": tiles}
+    record_section = {"tradeoff": rows, "tradeoff_images": "held-out photos (chelsea, rocket[, coffee]) 512x384, disk PSF radius 3"}
+    _merge_speed(record, record_section)
+    assert all(np.isfinite(r["psnr_db"]) for r in rows.values())
+
+
+def _merge_speed(record, extra: dict) -> None:
+    """Add keys to the speed section written by test_backend_speed (same session)."""
+    import json
+
+    import recording
+
+    path = recording.results_path()
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    speed = doc.get("speed", {"backends": {}, "ratios": {}})
+    speed.update(extra)
+    speed.pop("environment", None)
+    speed.pop("quick", None)
+    record("speed", speed)
+
+
+def test_prior_steps(default_model, record, quick):
+    if not default_model.has_prior:
+        pytest.skip("the bundled default model has no diffusion prior")
+    fn_opts = TileOptions(256, 220, 8)
+    pairs = _synthetic_pairs(quick)
+    rows = {}
+    for steps in ([0, 5, 20] if quick else [0, 5, 10, 20, 50]):
+        fn = backend_tile_fn(default_model, "torch", fn_opts, default_model.settings(steps))
+        start = time.perf_counter()
+        scores = [psnr(deblur_array(b, fn, fn_opts, out_dtype=np.float32).clip(0, 1), s) for b, s in pairs]
+        rows[str(steps)] = {"seconds": time.perf_counter() - start, "psnr_db": float(np.mean(scores))}
+    _merge_speed(record, {"prior_steps": rows})
+    assert rows["0"]["seconds"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 vs fp32, CUDA graphs and kernels vs eager need a CUDA GPU")
+def test_gpu_precision_graphs_and_kernels(default_model, record, quick):
+    from swintormer.models import set_attention_backend
+
+    restorer = default_model.restorer.cuda().eval()
+    x = torch.rand(8, default_model.in_channels, 256, 256, device="cuda")
+    rows = {}
+    for backend in ("torch", "triton"):
+        set_attention_backend(restorer, backend)
+        for dtype in (torch.float32, torch.float16):
+            model = restorer.to(dtype)
+            xin = x.to(dtype)
+            with torch.inference_mode():
+                eager = latencies(lambda: (model(xin), torch.cuda.synchronize()), 10 if quick else 50, warmup=3)
+                graph = torch.cuda.CUDAGraph()
+                static = xin.clone()
+                for _ in range(3):
+                    model(static)
+                torch.cuda.synchronize()
+                with torch.cuda.graph(graph):
+                    out = model(static)
+                replay = latencies(lambda: (graph.replay(), torch.cuda.synchronize()), 10 if quick else 50, warmup=3)
+                del out
+            rows[f"{backend}-{str(dtype).split('.')[-1]}"] = {"eager_ms": 1e3 * float(np.median(eager)), "cuda_graph_ms": 1e3 * float(np.median(replay))}
+    restorer.float()
+    _merge_speed(record, {"gpu_batch8_tile256": rows})
+    assert all(v["eager_ms"] > 0 and v["cuda_graph_ms"] > 0 for v in rows.values())
