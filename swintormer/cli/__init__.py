@@ -15,7 +15,7 @@ from swintormer.errors import SwintormerError
 
 __all__ = ["main"]
 
-_COMMANDS = ("demo", "deblur", "train", "synth", "profile", "convert", "models")
+_COMMANDS = ("demo", "deblur", "eval", "train", "synth", "profile", "convert", "models")
 
 
 class _Formatter(logging.Formatter):
