@@ -138,12 +138,27 @@ def load_upstream(
     return model.eval()
 
 
-def save_checkpoint(path: str | Path, components: dict[str, nn.Module], metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``components`` (each with a dataclass ``.config``) to one ``.safetensors`` file."""
+def save_checkpoint(
+    path: str | Path,
+    components: dict[str, nn.Module],
+    metadata: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``components`` (each with a dataclass ``.config``) to one ``.safetensors`` file.
+
+    ``extra_tensors`` (e.g. the optimiser state of a training checkpoint) are stored under their
+    own keys, which must not start with a component name; :func:`load_checkpoint` returns them
+    in ``Checkpoint.extras``. The file is written to a temporary name and then renamed, so an
+    interrupted write never leaves a damaged checkpoint behind.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
+    for key, value in (extra_tensors or {}).items():
+        if key.split(".", 1)[0] in components:
+            raise ValueError(f"extra tensor {key!r} collides with component {key.split('.', 1)[0]!r}")
+        tensors[key] = value.detach().cpu().contiguous()
     header: dict[str, str] = {"format": FORMAT}
     for name, module in components.items():
         cfg = module.config
@@ -154,7 +169,9 @@ def save_checkpoint(path: str | Path, components: dict[str, nn.Module], metadata
     for key, value in (metadata or {}).items():
         header[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=header)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata=header)
+    partial.replace(path)
     return path
 
 
@@ -165,6 +182,8 @@ class Checkpoint:
     components: dict[str, nn.Module]
     metadata: dict[str, str]
     path: Path
+    #: tensors that belong to no component (training state), by key
+    extras: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     @property
     def restorer(self) -> nn.Module:
@@ -205,4 +224,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         prefix = f"{name}."
         part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         components[name] = load_state_dict_into(module, part, f"{path} [{name}]").eval()
-    return Checkpoint(components=components, metadata=header, path=path)
+    extras = {k: v for k, v in state.items() if k.split(".", 1)[0] not in components}
+    return Checkpoint(components=components, metadata=header, path=path, extras=extras)

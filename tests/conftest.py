@@ -29,6 +29,16 @@ def artifact_cache(tmp_path_factory) -> Path:
         os.environ["SWINTORMER_CACHE"] = old
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of small tensors: extra threads only add overhead there, and
+    OpenMP threads spin badly when other jobs share the CPU (100x slower on a shared 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def upstream_dir() -> Path:
     return UPSTREAM

@@ -114,7 +114,7 @@ def test_errors_are_one_line(capsys, tmp_path, rocket_png, tiny_checkpoint):
     # A dual-pixel model given one RGB image; a tile the architecture cannot take.
     dual = _checkpoint_for("swintormer-dpdd", tmp_path)
     assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", out, "--checkpoint", dual)[::2], "--right")
-    assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", out, "--tile", "300")[::2], "multiple of 256")
+    assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", out, "--tile", "300")[::2], "multiple of 128")
     assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "x.gif")[::2], "unknown extension")
     assert not out.exists()
 

@@ -16,8 +16,13 @@ from swintormer.padding import pad_to_multiple, reflect_pad_to
 from swintormer.tiling import plan_tiles, tile_starts, tiled_apply
 
 
-#: mean |tiled - whole| / mean |whole - input| on the interior, for the bundled default model
-TILING_TOLERANCE = 0.5
+#: mean |tiled - whole| / mean |whole - input| on the interior, for the bundled default model.
+#: Measured 0.562 for the trained default (issue 5); it was 0.5 for the random-weight default, whose
+#: output was the input plus heavy noise: the trained model changes the photo far less (the
+#: ratio's denominator), so the same tiling discrepancy is a larger share of it.
+TILING_TOLERANCE = 0.6
+#: the same discrepancy in absolute terms: mean |tiled - whole| on the interior (measured 0.42/255)
+TILING_ABS_TOLERANCE = 0.6 / 255
 
 
 def identity(tiles, origins):
@@ -103,6 +108,7 @@ def test_real_model_tiled_agrees_with_whole_image_on_interior(rocket):
     # TILING_TOLERANCE of what the model itself changes (its receptive field is a whole tile, so
     # the context a tile sees differs from the whole image's).
     assert interior.mean() < TILING_TOLERANCE * change.mean()
+    assert interior.mean() < TILING_ABS_TOLERANCE
 
 
 _MEMORY_PROBE = textwrap.dedent(

@@ -16,7 +16,7 @@ from swintormer.errors import SwintormerError
 
 __all__ = ["main"]
 
-_COMMANDS = ("demo", "deblur", "serve", "client", "profile", "convert", "models")
+_COMMANDS = ("demo", "deblur", "serve", "client", "eval", "train", "synth", "profile", "convert", "models")
 
 
 class _Formatter(logging.Formatter):

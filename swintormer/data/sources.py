@@ -1,0 +1,127 @@
+"""The two pair sources training draws from: a DPDD-layout folder, or photographs defocused on the fly."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from swintormer.data.dpdd import Mode, find_split, mode_for_channels, read_pair, scan_split
+from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, crop_window, sample_rng
+from swintormer.data.photos import Photo, load_photo, split_photos
+from swintormer.data.synthetic import TRAIN_RECIPE, DefocusRecipe, synthesize_defocus
+from swintormer.imageio import from_uint
+
+__all__ = ["DPDDPairs", "SyntheticPairs", "training_sources"]
+
+log = logging.getLogger(__name__)
+
+
+def _finish(inputs: np.ndarray, target: np.ndarray, rng: np.random.Generator, do_augment: bool, name: str) -> Pair:
+    k = int(rng.integers(AUGMENTATIONS)) if do_augment else 0
+    inputs, target = augment([inputs, target], k)
+    return Pair(input=inputs, target=target, name=name)
+
+
+class DPDDPairs:
+    """Random crops of a DPDD-layout split (``train``/``val``/``test``) with the 8 augmentations.
+
+    ``cache=True`` keeps decoded images in memory (as stored, uint16 for DPDD): right for small
+    folders, while the full DPDD training set (about 8 GB decoded) is read from disk per sample.
+    """
+
+    def __init__(
+        self, root: str | Path, split: str = "train", mode: Mode = "single", crop: int = 256,
+        seed: int = 0, augment: bool = True, cache: bool = False,
+    ) -> None:
+        self.split = scan_split(find_split(root, split), mode)
+        self.in_channels = 3 if mode == "single" else 6
+        self.crop, self.seed, self.augment, self.cache = crop, seed, augment, cache
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        log.info("%s: %d pairs (%s)", self.split.folder, len(self.split.pairs), mode)
+
+    def __len__(self) -> int:
+        return len(self.split.pairs)
+
+    def _read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i in self._cache:
+            return self._cache[i]
+        arrays = read_pair(self.split.pairs[i])
+        if self.cache:
+            self._cache[i] = arrays
+        return arrays
+
+    def sample(self, index: int) -> Pair:
+        """Pair ``index``: a random image, a random ``crop x crop`` window of all its views, a random symmetry."""
+        rng = sample_rng(self.seed, index)
+        i = int(rng.integers(len(self.split.pairs)))
+        inputs, target = self._read(i)
+        y, x = crop_window(*target.shape[:2], self.crop, rng)
+        window = (slice(y, y + self.crop), slice(x, x + self.crop))
+        return _finish(from_uint(inputs[window])[0], from_uint(target[window])[0], rng, self.augment, self.split.pairs[i].name)
+
+
+class SyntheticPairs:
+    """Crops of real photographs, each defocused afresh (:func:`synthesize_defocus`) when drawn.
+
+    Only the crop and a margin as wide as the largest PSF are blurred, so a sample costs
+    milliseconds and every sample has its own depth map, focus, noise and quantisation.
+    Photographs smaller than the crop plus margin are reflect-padded.
+    """
+
+    def __init__(
+        self, photos: Sequence[Photo], recipe: DefocusRecipe = TRAIN_RECIPE, crop: int = 128,
+        seed: int = 0, augment: bool = True, images: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        self.photos = list(photos)
+        if images is None:
+            images = [load_photo(p) for p in tqdm(self.photos, desc="photographs", unit="photo", leave=False)]
+        self.images = list(images)
+        self.recipe, self.crop, self.seed, self.augment = recipe, crop, seed, augment
+        self.in_channels = 6 if recipe.dual_pixel else 3
+        self.margin = math.ceil(recipe.max_radius[1]) + 1
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def with_recipe(self, recipe: DefocusRecipe, seed: int, augment: bool | None = None) -> "SyntheticPairs":
+        """The same photographs (not reloaded) under another recipe and seed."""
+        keep = self.augment if augment is None else augment
+        return SyntheticPairs(self.photos, recipe, self.crop, seed, keep, images=self.images)
+
+    def sample(self, index: int) -> Pair:
+        """Pair ``index``: a random photograph, window and symmetry, and a fresh defocus of that window."""
+        rng = sample_rng(self.seed, index)
+        i = int(rng.integers(len(self.images)))
+        image, size, m = self.images[i], self.crop + 2 * self.margin, self.margin
+        if min(image.shape[:2]) < size:
+            image = np.pad(image, [(0, max(0, size - n)) for n in image.shape[:2]] + [(0, 0)], mode="reflect")
+        y, x = crop_window(*image.shape[:2], size, rng)
+        sample = synthesize_defocus(image[y : y + size, x : x + size], self.recipe, rng)
+        inner = (slice(m, m + self.crop), slice(m, m + self.crop))
+        views = [sample.right, sample.left] if self.recipe.dual_pixel else [sample.center]
+        inputs = np.concatenate([v[inner] for v in views], axis=2)
+        return _finish(inputs, sample.target[inner], rng, self.augment, self.photos[i].name)
+
+
+def training_sources(
+    data: str | Path | None, in_channels: int, crop: int, seed: int = 0, cache: bool = False,
+) -> tuple[DPDDPairs | SyntheticPairs, DPDDPairs | SyntheticPairs | None]:
+    """``(train, validation)`` sources: a DPDD-layout folder's ``train``/``val`` splits, or (``data=None``)
+    the bundled training photographs defocused on the fly (validation: fresh realisations of them).
+    """
+    mode = mode_for_channels(in_channels)
+    if data is None:
+        recipe = dataclasses.replace(TRAIN_RECIPE, dual_pixel=mode == "dual")
+        train = SyntheticPairs(split_photos("train"), recipe, crop, seed)
+        return train, train.with_recipe(recipe, seed + 1, augment=False)
+    train_set = DPDDPairs(data, "train", mode, crop, seed, cache=cache)
+    if (Path(data) / "val" / "target").is_dir():
+        return train_set, DPDDPairs(data, "val", mode, crop, seed + 1, augment=False, cache=cache)
+    log.info("%s has no val/ split: training without validation", data)
+    return train_set, None

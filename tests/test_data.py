@@ -1,0 +1,162 @@
+"""Data: PSFs and their dual-pixel disparity, the generator, the photo split, the DPDD layout, augmentation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from swintormer.data.defocus import disk_psf, half_aperture_psf, psf_blur, spatially_varying_blur, view_psf
+from swintormer.data.dpdd import DPDD_INDOOR, DPDD_TEST_COUNT, find_split, read_pair, scan_split
+from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, collate
+from swintormer.data.photos import PHOTOS, load_photo, split_photos
+from swintormer.data.synthetic import DefocusRecipe, level_recipe, quantize, synthesize_defocus
+from swintormer.data.writer import write_synthetic_split
+from swintormer.errors import SwintormerError
+from swintormer.imageio import read_image, write_image
+
+
+def _centroid_x(image: np.ndarray) -> float:
+    weights = image[:, :, 0]
+    return float((weights * np.arange(weights.shape[1])[None, :]).sum() / weights.sum())
+
+
+@pytest.mark.parametrize("radius", [0.8, 2.5, 6.0])
+def test_half_apertures_partition_the_disk(radius):
+    left, right = half_aperture_psf(radius, "left"), half_aperture_psf(radius, "right")
+    assert left.sum() == pytest.approx(1) and right.sum() == pytest.approx(1)
+    np.testing.assert_allclose((left + right) / 2, disk_psf(radius), atol=1e-12)
+    np.testing.assert_array_equal(right, left[:, ::-1])
+
+
+def test_dual_pixel_disparity_follows_the_defocus_sign():
+    """A point behind the focal plane lands left of itself in the left view, in front of it: right."""
+    impulse = np.zeros((41, 41, 3), np.float32)
+    impulse[20, 20] = 1.0
+    shifts = {}
+    for sign in (+1, -1):
+        radius = np.full((41, 41), 5.0 * sign, np.float32)
+        left = spatially_varying_blur(impulse, radius, view_psf("left"))
+        right = spatially_varying_blur(impulse, radius, view_psf("right"))
+        shifts[sign] = (_centroid_x(left) - 20, _centroid_x(right) - 20)
+    expected = 4 * 5.0 / (3 * np.pi)  # centroid of a half disk of radius 5
+    assert shifts[+1][0] == pytest.approx(-expected, rel=0.05) and shifts[+1][1] == pytest.approx(expected, rel=0.05)
+    assert shifts[-1][0] == pytest.approx(expected, rel=0.05) and shifts[-1][1] == pytest.approx(-expected, rel=0.05)
+    in_focus = spatially_varying_blur(impulse, np.zeros((41, 41), np.float32), view_psf("left"))
+    np.testing.assert_array_equal(in_focus, impulse)
+
+
+def test_spatially_varying_blur_matches_uniform_blur_and_interpolates(rocket):
+    image = rocket[:64, :80].astype(np.float32) / 255
+    for r in (0.0, 3.0):
+        uniform = spatially_varying_blur(image, np.full(image.shape[:2], r, np.float32))
+        np.testing.assert_allclose(uniform, psf_blur(image, disk_psf(r)), atol=1e-6)
+    half_way = spatially_varying_blur(image, np.full(image.shape[:2], 2.25, np.float32))
+    np.testing.assert_allclose(half_way, 0.5 * psf_blur(image, disk_psf(2.0)) + 0.5 * psf_blur(image, disk_psf(2.5)), atol=1e-6)
+
+
+def test_generator_is_deterministic_by_seed_and_physical(rocket):
+    sharp = rocket[:96, :128].astype(np.float32) / 255
+    recipe = DefocusRecipe(max_radius=(3.0, 5.0), bits=(8,), dual_pixel=True)
+    a = synthesize_defocus(sharp, recipe, np.random.default_rng(7))
+    b = synthesize_defocus(sharp, recipe, np.random.default_rng(7))
+    c = synthesize_defocus(sharp, recipe, np.random.default_rng(8))
+    for view in ("center", "left", "right", "radius"):
+        np.testing.assert_array_equal(getattr(a, view), getattr(b, view))
+    assert not np.array_equal(a.center, c.center)
+    single = synthesize_defocus(sharp, DefocusRecipe(max_radius=(3.0, 5.0), bits=(8,)), np.random.default_rng(7))
+    np.testing.assert_array_equal(single.center, a.center)  # the dual-pixel views draw after the centre view
+    assert single.left is None and 3.0 <= np.abs(a.radius).max() <= 5.0 + 1e-5
+    assert np.allclose(a.center * 255, np.rint(a.center * 255), atol=1e-3)  # on the 8-bit grid
+    assert np.abs(a.center - sharp).mean() > 0.005  # it did blur
+
+
+def test_quantize_levels():
+    x = np.linspace(0, 1, 1000, dtype=np.float32)
+    assert len(np.unique(quantize(x, 8))) == 256
+    assert np.abs(quantize(x, 16) - x).max() <= 0.5 / 65535 + 1e-7
+
+
+def test_photo_split_is_fixed_and_holds_out_the_sample_and_duplicates():
+    test = {p.name for p in split_photos("test")}
+    train = {p.name for p in split_photos("train")}
+    assert {"chelsea", "rocket"} <= test and not test & train
+    assert all(p.source != "cat" for p in PHOTOS)  # skimage's cat IS chelsea
+    stereo = {p.split for p in PHOTOS if p.source == "stereo_motorcycle"}
+    assert stereo == {"train"}
+    sources = {p.source for p in split_photos("test")}
+    assert not sources & {p.source for p in split_photos("train")}
+    gray = load_photo(next(p for p in PHOTOS if p.name == "camera"), max_side=64)
+    assert gray.shape == (64, 64, 3) and np.array_equal(gray[:, :, 0], gray[:, :, 2])
+
+
+def test_augmentations_are_identical_across_views_and_all_distinct():
+    rng = np.random.default_rng(0)
+    inputs = rng.random((6, 10, 6), dtype=np.float32)
+    target = inputs[:, :, :3] * 2 + 1  # a pixelwise function of the input: survives only identical transforms
+    seen = set()
+    for k in range(AUGMENTATIONS):
+        a, t = augment([inputs, target], k)
+        np.testing.assert_array_equal(t, a[:, :, :3] * 2 + 1)
+        seen.add(a.tobytes() + bytes(a.shape))
+    assert len(seen) == AUGMENTATIONS
+    a, t = augment([inputs, target], 5)  # a quarter turn: [6, 10] -> [10, 6]
+    batch = collate([Pair(a, t), Pair(a, t)])
+    assert batch["input"].shape == (2, 6, 10, 6) and batch["target"].shape == (2, 3, 10, 6)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    write_synthetic_split(root, "test", levels=(3.0,), max_side=64, progress=False)
+    return root
+
+
+def test_written_split_round_trips_16_bit_and_pairs_up(synthetic_root):
+    split = scan_split(find_split(synthetic_root), "dual")
+    assert len(split.pairs) == len(split_photos("test"))
+    assert split.categories["chelsea_r3"] == "indoor" and split.categories["rocket_r3"] == "outdoor"
+    inputs, target = read_pair(split.pairs[0])
+    assert inputs.shape[2] == 6 and inputs.dtype == np.uint16 and target.dtype == np.uint16
+    name = split.pairs[0].name
+    # regenerate the same realisation: the files hold it exactly, to 16 bits
+    from swintormer.data.writer import synthetic_jobs
+
+    job = next(j for j in synthetic_jobs("test", levels=(3.0,)) if j[0] == name)
+    sample = synthesize_defocus(load_photo(job[1], 64), job[2], np.random.default_rng(job[3]))
+    np.testing.assert_array_equal(read_image(split.pairs[0].inputs[0]).array, np.rint(sample.right * 65535).astype(np.uint16))
+
+
+def test_dpdd_layout_errors_are_clear(synthetic_root, tmp_path):
+    with pytest.raises(SwintormerError, match="not a DPDD-layout folder"):
+        find_split(tmp_path)
+    broken = tmp_path / "test"
+    for view in ("target", "inputC"):
+        (broken / view).mkdir(parents=True)
+    img = np.zeros((16, 16, 3), np.uint16)
+    write_image(broken / "target" / "a.png", img)
+    write_image(broken / "target" / "b.png", img)
+    write_image(broken / "inputC" / "a.png", img)
+    with pytest.raises(SwintormerError, match="inputC/ has 1 images but target/ has 2"):
+        scan_split(broken, "single")
+    write_image(broken / "inputC" / "b.png", img.astype(np.uint8))
+    with pytest.raises(SwintormerError, match="mixes bit depths"):
+        scan_split(broken, "single")
+    write_image(broken / "inputC" / "b.png", np.zeros((16, 20, 3), np.uint16))
+    with pytest.raises(SwintormerError, match="different sizes"):
+        scan_split(broken, "single")
+    with pytest.raises(SwintormerError, match="missing folder"):
+        scan_split(broken, "dual")
+
+
+def test_dpdd_test_set_categories(tmp_path):
+    assert len(DPDD_INDOOR) == 37 and max(DPDD_INDOOR) < DPDD_TEST_COUNT
+    from swintormer.data.dpdd import _categories
+
+    names = [f"img{i}" for i in range(DPDD_TEST_COUNT)]
+    cats = _categories(tmp_path, names)
+    assert cats["img8"] == "indoor" and cats["img0"] == "outdoor" and list(cats.values()).count("indoor") == 37
+    (tmp_path / "categories.json").write_text(json.dumps({"img0": "kitchen"}))
+    with pytest.raises(SwintormerError, match="indoor"):
+        _categories(tmp_path, names)
