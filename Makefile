@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test bench bench-quick setup clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks
+
+# What CI runs after the tests: every benchmark, fewer repeats and sizes (numbers marked quick).
+bench-quick: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --quick
 
 clean:
 	rm -rf $(VENV) out artifacts .pytest_cache

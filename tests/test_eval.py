@@ -60,7 +60,7 @@ def test_any_tile_function_is_a_backend(synthetic_test):
     for image in report.images:
         assert image.metrics["identity"] == pytest.approx(image.metrics[INPUT], abs=1e-6)
     assert set(kept) == {"rocket_r3"} and set(kept["rocket_r3"]) == {INPUT, "identity", "target"}
-    with pytest.raises(SwintormerError, match="returned shape"):
+    with pytest.raises(SwintormerError, match="tile outputs have shape"):
         evaluate_split(split, {"broken": lambda t, o: t[:, :1]})
 
 

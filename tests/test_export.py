@@ -44,7 +44,7 @@ def test_specs_name_every_tensor_and_fix_the_tile():
     assert [(t.name, t.dtype) for t in d.inputs] == [("sample", "float32"), ("timestep", "int64")]
     assert r.fingerprint() != component_specs(build_deblur_model("swintormer-tiny-prior"), 512, 8)["restorer"].fingerprint()
     with pytest.raises(SwintormerError, match="multiple of 256"):
-        component_specs(build_deblur_model("swintormer-tiny"), 300)
+        component_specs(build_deblur_model("swintormer-single"), 300)
 
 
 @pytest.mark.slow
@@ -109,7 +109,7 @@ def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
     cases = [
         (["--checkpoint", str(tmp_path / "missing.safetensors")], "checkpoint not found"),
         (["--checkpoint", str(other), "--model", "swintormer-tiny"], "different model"),
-        (["--tile", "300"], "multiple of 256"),
+        (["--tile", "300"], "multiple of 128"),
         (["--prior-steps", "5"], "no diffusion prior"),
     ]
     if os.geteuid() != 0:  # root writes anywhere

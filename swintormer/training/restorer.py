@@ -12,7 +12,7 @@ from torch import nn
 from swintormer.errors import SwintormerError
 from swintormer.training.tasks import Batch, StageOptions, TrainTask
 
-__all__ = ["restorer_loss", "restorer_task", "start_from_identity"]
+__all__ = ["restoration_loss", "restorer_loss", "restorer_task", "start_from_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,17 @@ def _batch_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def restorer_loss(modules: Mapping[str, nn.Module], batch: Batch, perceptual_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """``L1(restorer(input), target)`` [+ ``perceptual_weight`` x VGG16 distance].
+    """``L1(restorer(input), target)`` [+ ``perceptual_weight`` x VGG16 distance]."""
+    return restoration_loss(modules["restorer"](batch["input"]), batch, modules, perceptual_weight)
+
+
+def restoration_loss(
+    output: torch.Tensor, batch: Batch, modules: Mapping[str, nn.Module], perceptual_weight: float = 0.0
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``L1(output, target)`` [+ ``perceptual_weight`` x VGG16 distance, when ``modules`` has one].
 
     Logged: ``l1``, ``psnr`` of the output and ``psnr_input`` of the (first view of the) input.
     """
-    output = modules["restorer"](batch["input"])
     target = batch["target"]
     l1 = F.l1_loss(output.float(), target)
     metrics = {"l1": float(l1.detach()), "psnr": _batch_psnr(output, target), "psnr_input": _batch_psnr(batch["input"][:, :3], target)}

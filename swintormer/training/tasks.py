@@ -2,9 +2,8 @@
 
 The trainer knows nothing about restorers or denoisers. A *stage* is a function
 ``StageOptions -> TrainTask`` registered in :data:`STAGES` by its import path (imported only when
-used). ``restorer`` is wired here; the diffusion prior adds ``denoiser`` with one line, e.g.
-``"denoiser": "swintormer.diffusion.training:denoiser_task"``, whose task holds the frozen latent
-encoder and the trainable denoiser and whose loss is the noise-prediction error.
+used): ``restorer`` here, and the diffusion prior's ``autoencoder``, ``denoiser`` and
+``prior-restorer`` in :mod:`swintormer.diffusion.training`.
 """
 
 from __future__ import annotations
@@ -76,6 +75,9 @@ class StageOptions:
 #: stage name -> ``"module:function"`` returning its :class:`TrainTask` for :class:`StageOptions`
 STAGES: dict[str, str] = {
     "restorer": "swintormer.training.restorer:restorer_task",
+    "autoencoder": "swintormer.diffusion.training:autoencoder_task",
+    "denoiser": "swintormer.diffusion.training:denoiser_task",
+    "prior-restorer": "swintormer.diffusion.training:prior_restorer_task",
 }
 
 
