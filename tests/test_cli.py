@@ -170,3 +170,15 @@ def test_deblur_with_onnxruntime_backend_matches_torch(capsys, tmp_path, rocket_
     assert code == 0 and "onnxruntime/cpu" in err, err
     a, b = read_image(tmp_path / "t.png").array.astype(int), read_image(tmp_path / "o.png").array.astype(int)
     assert np.abs(a - b).max() <= 1
+
+
+def test_folder_of_inputs_each_deblurred_on_its_own(capsys, tmp_path, rocket):
+    src = tmp_path / "in"
+    write_image(src / "a.png", rocket[:120, :150])
+    write_image(src / "b.png", rocket[200:330, 300:480])
+    code, _, err = run_cli(capsys, "deblur", src, "-o", tmp_path / "out")
+    assert code == 0, err
+    assert read_image(tmp_path / "out" / "a.png").array.shape == (120, 150, 3)
+    assert read_image(tmp_path / "out" / "b.png").array.shape == (130, 180, 3)
+    code, _, err = run_cli(capsys, "deblur", src / "a.png", "-o", src / "a.png")
+    assert_one_line_error(code, err, "refusing to overwrite")

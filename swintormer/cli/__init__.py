@@ -14,7 +14,7 @@ import sys
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["main"]
+__all__ = ["main", "run_guarded"]
 
 _COMMANDS = ("demo", "deblur", "serve", "client", "eval", "train", "synth", "profile", "convert", "models")
 
@@ -56,8 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_guarded(args.func, args)
+
+
+def run_guarded(func, args: argparse.Namespace) -> int:
+    """Run a command: a :class:`SwintormerError` is one ``error:`` line and status 2, never a traceback."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except SwintormerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,15 +6,14 @@ import argparse
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
+from swintormer.cli.options import image_jobs
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 EPILOG = """examples:
   swintormer client photo.jpg -o sharp.png
   swintormer client shots/ -o restored/ --concurrency 4 --protocol grpc --url 127.0.0.1:8001
@@ -40,36 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _expand(inputs: list[str]) -> list[Path]:
-    files = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            files.append(item)
-    if not files:
-        raise SwintormerError("no input images (give files, folders of images, or --left/--right)")
-    return files
-
-
-def _jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
-    out = Path(args.output)
-    as_file = out.suffix != "" and not out.is_dir()
-    if args.left or args.right:
-        if not (args.left and args.right) or args.inputs:
-            raise SwintormerError("dual-pixel input needs both --left and --right and no other inputs")
-        return [([Path(args.right), Path(args.left)], out if as_file else out / f"{Path(args.right).stem}.png")]
-    files = _expand(args.inputs)
-    if as_file and len(files) > 1:
-        raise SwintormerError(f"{len(files)} inputs need an output folder, but {out} looks like a file name")
-    return [([f], out if as_file else out / f.name) for f in files]
-
-
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
     from swintormer.serving.client import DeblurClient
 
-    jobs = _jobs(args)
+    jobs = image_jobs(args)
     url = args.url or ("127.0.0.1:8000" if args.protocol == "http" else "127.0.0.1:8001")
     if args.concurrency < 1:
         raise SwintormerError("--concurrency must be >= 1")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swintormer.cli.options import add_model_options, add_prior_options, add_tile_options, tile_options
+from swintormer.cli.options import add_model_options, add_prior_options, add_tile_options, image_jobs, tile_options
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files (single-image models)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders of images (single-image models)")
     p.add_argument("--left", metavar="PATH", help="left dual-pixel view (dual-pixel models, with --right)")
     p.add_argument("--right", metavar="PATH", help="right dual-pixel view (dual-pixel models, with --left)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
@@ -49,29 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
-    """``[(input paths, output path)]``: one entry per image (two inputs for a dual-pixel pair)."""
-    out = Path(args.output)
-    as_file = out.suffix != "" and not out.is_dir()
-    if args.left or args.right:
-        if not (args.left and args.right) or args.inputs:
-            raise SwintormerError("dual-pixel input needs both --left and --right and no other inputs")
-        pair = [Path(args.right), Path(args.left)]
-        return [(pair, out if as_file else out / f"{pair[0].stem}.png")]
-    if not args.inputs:
-        raise SwintormerError("no input images given (pass files, or --left/--right for dual-pixel models)")
-    paths = [Path(p) for p in args.inputs]
-    if as_file and len(paths) > 1:
-        raise SwintormerError(f"{len(paths)} inputs need an output folder, but {out} looks like a file name")
-    return [(paths, out) if as_file else (paths, out / p.name) for p in paths]
-
-
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
     from swintormer.inference import backend_tile_fn, check_tile, deblur_array, resolve_model
     from swintormer.visualize import side_by_side
 
-    jobs = _jobs(args)
+    jobs = image_jobs(args)
     model = resolve_model(args.model, args.checkpoint)
     settings = model.settings(args.prior_steps, args.seed)
     options = tile_options(args)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from swintormer.errors import SwintormerError
 
 from swintormer.inference import TileOptions
 from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE
 
-__all__ = ["add_model_options", "add_prior_options", "add_tile_options", "tile_options"]
+__all__ = ["add_model_options", "add_prior_options", "add_tile_options", "image_jobs", "tile_options"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -53,3 +58,42 @@ def add_prior_options(parser: argparse.ArgumentParser) -> None:
         help="DDIM steps for the prior (0 = the encoder latent without sampling; default: the checkpoint's)",
     )
     group.add_argument("--seed", type=int, default=None, help="noise seed of the prior sampler (default: the checkpoint's)")
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    """Files as given; folders replaced by the images in them (sorted)."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(item)
+    return files
+
+
+def image_jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
+    """``[(input paths, output path)]`` from ``inputs``/``--left``/``--right``/``-o``: one job per image
+    (a dual-pixel pair is one job of two inputs, right view first). ``-o`` is a file for one input,
+    else a folder; an output never overwrites an input, and two inputs never share an output.
+    """
+    out = Path(args.output)
+    as_file = out.suffix != "" and not out.is_dir()
+    if args.left or args.right:
+        if not (args.left and args.right) or args.inputs:
+            raise SwintormerError("dual-pixel input needs both --left and --right and no other inputs")
+        pair = [Path(args.right), Path(args.left)]
+        jobs = [(pair, out if as_file else out / f"{pair[0].stem}.png")]
+    else:
+        files = _expand(args.inputs)
+        if not files:
+            raise SwintormerError("no input images (give files, folders of images, or --left/--right for dual-pixel models)")
+        if as_file and len(files) > 1:
+            raise SwintormerError(f"{len(files)} inputs need an output folder, but {out} looks like a file name")
+        jobs = [([f], out if as_file else out / f.name) for f in files]
+    outputs = [o.resolve() for _, o in jobs]
+    if len(set(outputs)) != len(outputs):
+        raise SwintormerError("two inputs have the same file name and would write the same output; deblur them separately")
+    clash = {o for o in outputs} & {p.resolve() for ins, _ in jobs for p in ins}
+    if clash:
+        raise SwintormerError(f"refusing to overwrite the input {sorted(clash)[0]}; choose another output")
+    return jobs
