@@ -1,0 +1,73 @@
+"""The generated Triton repository: every config parses with Triton's schema and matches the export specs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tritonclient.grpc import model_config_pb2
+
+from swintormer.export.specs import component_specs
+from swintormer.pipeline import build_deblur_model
+from swintormer.serving.config import TRITON_TYPES, parse_config
+from swintormer.serving.repository import MANIFEST, RepositoryPlan, model_configs, write_repository
+from swintormer.serving.steps import ServingLimits
+
+
+def _plan(tmp_path, flavour: str, variant: str) -> RepositoryPlan:
+    model = build_deblur_model(variant)
+    specs = component_specs(model, 256, 6)
+    suffix = ".plan" if flavour == "gpu" else ".onnx"
+    artifacts = {}
+    for name in specs:
+        artifacts[name] = tmp_path / f"{name}{suffix}"
+        artifacts[name].write_bytes(b"placeholder: configs are what is checked here")
+    return RepositoryPlan(flavour, specs, artifacts, ServingLimits(model.in_channels), model.prior if model.has_prior else None,
+                          model.scheduler if model.has_prior else None, variant)
+
+
+@pytest.mark.parametrize("flavour", ["cpu", "gpu"])
+@pytest.mark.parametrize("variant", ["swintormer-tiny", "swintormer-tiny-prior", "swintormer-dpdd"])
+def test_configs_parse_and_match_the_specs(tmp_path, flavour, variant):
+    plan = _plan(tmp_path, flavour, variant)
+    names = write_repository(tmp_path / "repo", plan)
+    for name in names:
+        cfg = parse_config(tmp_path / "repo" / name / "config.pbtxt")  # Triton's own protobuf schema
+        assert cfg.name == name
+    for component, spec in plan.specs.items():
+        cfg = parse_config(tmp_path / "repo" / component / "config.pbtxt")
+        assert cfg.max_batch_size == spec.max_batch
+        if flavour == "gpu":
+            assert cfg.platform == "tensorrt_plan" and cfg.instance_group[0].kind == cfg.instance_group[0].KIND_GPU
+            assert (tmp_path / "repo" / component / "1" / "model.plan").is_file()
+        else:
+            assert cfg.backend == "python" and (tmp_path / "repo" / component / "1" / "model.onnx").is_file()
+        for tensors, entries in ((spec.inputs, cfg.input), (spec.outputs, cfg.output)):
+            assert [e.name for e in entries] == [t.name for t in tensors]  # only names the graphs/engines expose
+            for t, e in zip(tensors, entries):
+                assert e.data_type == model_config_pb2.DataType.Value(TRITON_TYPES[t.dtype])
+                dims = list(e.reshape.shape) if e.HasField("reshape") else list(e.dims)
+                assert dims == [d for d in t.shape[1:]], (component, t.name)
+    ens = parse_config(tmp_path / "repo" / "deblur_uint8" / "config.pbtxt")
+    steps = [s.model_name for s in ens.ensemble_scheduling.step]
+    assert steps == (["preprocess", "prior", "restore", "postprocess"] if plan.has_prior else ["preprocess", "restore", "postprocess"])
+    assert json.loads((tmp_path / "repo" / MANIFEST).read_text())["flavour"] == flavour
+
+
+def test_rebuild_removes_stale_models_and_keeps_other_files(tmp_path):
+    repo = tmp_path / "repo"
+    write_repository(repo, _plan(tmp_path, "cpu", "swintormer-tiny-prior"))
+    (repo / "README.md").write_text("mine")
+    assert (repo / "prior").is_dir()
+    write_repository(repo, _plan(tmp_path, "cpu", "swintormer-tiny"))
+    assert not (repo / "prior").exists() and not (repo / "denoiser").exists()
+    assert (repo / "README.md").read_text() == "mine"
+
+
+def test_gpu_and_cpu_flavours_differ_only_where_they_should(tmp_path):
+    cpu = {c.name: c for c in model_configs(_plan(tmp_path, "cpu", "swintormer-tiny-prior"))}
+    gpu = {c.name: c for c in model_configs(_plan(tmp_path, "gpu", "swintormer-tiny-prior"))}
+    assert cpu.keys() == gpu.keys()
+    for name in cpu:
+        assert cpu[name].inputs == gpu[name].inputs and cpu[name].outputs == gpu[name].outputs
+    assert gpu["prior"].parameters["device"] == "cuda" and cpu["prior"].parameters["device"] == "cpu"
