@@ -62,6 +62,13 @@ def _parity(sec: dict) -> list[str]:
     return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
 
 
+def _parity_full(sec: dict) -> list[str]:
+    lines = ["### Parity of the full-size variants (ONNX Runtime vs PyTorch, seeded random weights, a real photo)", _env_line(sec), ""]
+    keys = sorted({k for v in sec.values() if isinstance(v, dict) for k in v})
+    rows = [[f"`{name}`", *(f"{v[k]:.1f}" for k in keys)] for name, v in sec.items() if isinstance(v, dict) and name != "environment"]
+    return lines + _table(["variant", *(f"PSNR {k} (dB)" for k in keys)], rows) + [""]
+
+
 def _speed(sec: dict, plots: list[str]) -> list[str]:
     lines = ["### Speed", _env_line(sec), ""]
     rows = [[b, f"{v['megapixels_per_s']:.3f}", f"{v['p50_s']:.3f}", f"{v['p95_s']:.3f}", v["runs"]] for b, v in sec["backends"].items()]
@@ -154,7 +161,7 @@ def write_report(out: Path) -> Path:
             continue
         plots = _plots(doc, path.stem)
         lines += [f"## {path.stem}", ""]
-        for key, fn in (("cost", _cost), ("parity", _parity), ("speed", lambda s: _speed(s, plots)),
+        for key, fn in (("cost", _cost), ("parity", _parity), ("parity_full_size", _parity_full), ("speed", lambda s: _speed(s, plots)),
                         ("memory", lambda s: _memory(s, plots)), ("estimate", _estimate)):
             if key in doc:
                 lines += fn(doc[key])

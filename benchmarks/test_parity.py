@@ -61,3 +61,48 @@ def test_tensorrt_matches_pytorch(default_model, bench_photos, record):
             scores.setdefault(f"tensorrt-{precision.value}", {})[name] = psnr(got, ref)
         assert min(scores[f"tensorrt-{precision.value}"].values()) >= floor
     record("parity_tensorrt", {"psnr_db": scores})
+
+
+FULL_SIZE = ("swintormer-dpdd", "restormer-defocus-single", "swintormer-dpdd-prior")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", FULL_SIZE)
+def test_full_size_models_onnxruntime_parity(variant, quick, record):
+    """The full-size variants (seeded random weights: parity does not need trained ones) through
+    the tiled pipeline on a real photo, fp32 and fp16 graphs, at two batch sizes."""
+    if quick:
+        pytest.skip("full-size exports take minutes each on a CPU; run `pytest benchmarks/` without --quick")
+    import json
+
+    import recording
+    from swintormer.export.build import export_components, specs_for
+    from swintormer.backends.onnxruntime import ort_tile_fn
+    from swintormer.export.specs import Precision
+    from swintormer.pipeline import build_deblur_model, torch_tile_fn
+
+    from conftest import photo
+
+    torch.manual_seed(0)
+    model = build_deblur_model(variant)
+    if model.has_prior:
+        model.prior = type(model.prior)(steps=2)
+    image = photo("chelsea")[:280, :300]
+    if model.in_channels == 6:
+        image = np.concatenate([image, np.roll(image, 2, axis=1)], axis=2)
+    ref = deblur_array(image, torch_tile_fn(model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
+    scores = {}
+    for precision, floor in ((Precision.FP32, 60.0), (Precision.FP16, 45.0)):
+        files = export_components(model, specs_for(model, 256, 2), precision)
+        for batch in (1, 2):
+            fn = ort_tile_fn({k: a.path for k, a in files.items()}, model.prior, model.scheduler)
+            got = deblur_array(image, fn, TileOptions(batch=batch), out_dtype=np.float32)
+            scores[f"{precision.value}-batch{batch}"] = psnr(got, ref)
+            assert scores[f"{precision.value}-batch{batch}"] >= floor, (variant, precision, batch)
+    path = recording.results_path()
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    section = doc.get("parity_full_size", {})
+    section.pop("environment", None)
+    section.pop("quick", None)
+    section[variant] = scores
+    record("parity_full_size", section)

@@ -30,6 +30,15 @@ def prior_checkpoint(folder: Path) -> Path:
     return save_checkpoint(folder / "prior.safetensors", model.components(), model.metadata())
 
 
+def other_checkpoint(folder: Path) -> Path:
+    """A tiny model of the pipeline shape the bundled default does not have (prior or prior-free)."""
+    if not resolve_model().has_prior:
+        return prior_checkpoint(folder)
+    torch.manual_seed(6)
+    model = build_deblur_model("swintormer-tiny")
+    return save_checkpoint(folder / "plain.safetensors", model.components(), model.metadata())
+
+
 def build_repository(checkpoint: Path | None, out: Path, flavour: str = "cpu") -> DeblurModel:
     model = resolve_model(None, checkpoint)
     specs = specs_for(model, 256, 4)
