@@ -46,16 +46,15 @@ def test_backend_speed(default_model, served, bench_photos, record, quick):
 
 
 def _synthetic_pairs(quick: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(blurry, sharp) float pairs from held-out photographs with disk defocus."""
-    from skimage import data
+    """(blurry, sharp) float pairs: held-out photographs of the synthetic test split, blur level 4."""
+    from swintormer.data.photos import load_photo, split_photos
+    from swintormer.data.synthetic import level_recipe, synthesize_defocus
 
-    from swintormer.data.defocus import disk_blur
-
-    names = ["chelsea", "rocket"] if quick else ["chelsea", "rocket", "coffee"]
+    photos = split_photos("test")[: 2 if quick else 5]
     pairs = []
-    for name in names:
-        sharp = getattr(data, name)()[:384, :512].astype(np.float32) / 255.0
-        pairs.append((disk_blur(sharp, 3.0), sharp))
+    for i, photo in enumerate(photos):
+        sample = synthesize_defocus(load_photo(photo, max_side=512), level_recipe(4.0), np.random.default_rng(i))
+        pairs.append((sample.center, sample.target))
     return pairs
 
 
@@ -76,7 +75,7 @@ def test_tile_stride_tradeoff(default_model, record, quick):
             scores.append(psnr(out.clip(0, 1), sharp))
         tiles = sum(len(plan_tiles(b.shape[0], b.shape[1], tile, stride).origins) for b, _ in pairs)
         rows[f"{tile}/{stride}"] = {"seconds": seconds, "psnr_db": float(np.mean(scores)), "tiles": tiles}
-    record_section = {"tradeoff": rows, "tradeoff_images": "held-out photos (chelsea, rocket[, coffee]) 512x384, disk PSF radius 3"}
+    record_section = {"tradeoff": rows, "tradeoff_images": "synthetic test split (held-out photos, long side 512, blur level 4)"}
     _merge_speed(record, record_section)
     assert all(np.isfinite(r["psnr_db"]) for r in rows.values())
 

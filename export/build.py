@@ -127,8 +127,12 @@ def write_model_repository(
     return write_repository(out, plan)
 
 
-def specs_for(model: DeblurModel, tile: int, max_batch: int) -> dict[str, ExportSpec]:
-    """The export specs, with a clear error before any long work if the tile does not fit."""
+def specs_for(model: DeblurModel, tile: int, max_batch: int, dynamic_hw: bool = False) -> dict[str, ExportSpec]:
+    """The export specs, with a clear error before any long work if the tile does not fit.
+
+    ``dynamic_hw``: the restorer takes any height/width from ``tile`` to ``4 * tile`` (whole-image
+    engines); the served pipeline still sends ``tile``-sized tiles.
+    """
     if tile <= 0:
         raise SwintormerError("export needs a fixed tile size (--tile > 0)")
-    return component_specs(model, tile, max_batch)
+    return component_specs(model, tile, max_batch, dynamic_hw)

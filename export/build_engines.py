@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tile", type=int, default=256, help="restorer tile size, fixed in the graphs (default 256)")
     p.add_argument("--stride", type=int, default=220, help="tile step the server uses (default 220)")
     p.add_argument("--max-batch", type=int, default=8, help="largest tile batch of the graphs/engines (default 8)")
+    p.add_argument("--dynamic-hw", action="store_true", help="restorer graph/engine takes any size from --tile to 4x --tile (models without a prior)")
     p.add_argument("--prior-steps", type=int, default=None, help="DDIM steps the server's prior runs (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=None, help="noise seed of the server's prior (default: the checkpoint's)")
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image the server accepts (default 16 MP)")
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("[1/5] model")
     model = resolve_model(args.model, args.checkpoint)
     settings = model.settings(args.prior_steps, args.seed)
-    specs = specs_for(model, args.tile, args.max_batch)
+    specs = specs_for(model, args.tile, args.max_batch, args.dynamic_hw)
     if not 0 < args.stride <= args.tile:
         raise SwintormerError(f"--stride must be in (0, --tile], got {args.stride}")
     _check_writable(out)

@@ -106,7 +106,8 @@ def component_specs(model: DeblurModel, tile: int, max_batch: int = 8, dynamic_h
     r = model.restorer.config
     batch = _batch_dims(max_batch)
     h, w = ("height", "width") if dynamic_hw else (tile, tile)
-    dims = [batch] + ([("height", (tile, tile, 4 * tile)), ("width", (tile, tile, 4 * tile))] if dynamic_hw else [])
+    side = (tile, 2 * tile, 4 * tile)
+    dims = [batch] + ([("height", side), ("width", side)] if dynamic_hw else [])
     inputs = [TensorSpec("image", "float32", (BATCH, r.in_channels, h, w))]
     specs: dict[str, ExportSpec] = {}
     if model.has_prior:

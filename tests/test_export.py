@@ -122,3 +122,22 @@ def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
         assert res.returncode == 2, (args, res.stderr[-2000:])
         assert needle in res.stderr and "Traceback" not in res.stderr, (args, res.stderr[-2000:])
     assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+
+
+@pytest.mark.slow
+def test_dynamic_height_width_restorer(tmp_path):
+    """Whole-image graphs: one restorer graph for any multiple of its size multiple in range."""
+    torch.manual_seed(0)
+    model = build_deblur_model("restormer-tiny")
+    specs = specs_for(model, 64, 2, dynamic_hw=True)
+    assert specs["restorer"].profile()["image"][2] == (2, 3, 256, 256)
+    path = export_components(model, specs, Precision.FP32)["restorer"].path
+    assert check_tensorrt_compat(onnx.load(str(path)), specs["restorer"]) == []
+    from swintormer.backends.onnxruntime import OrtSession
+
+    session = OrtSession(path)
+    for hw in ((64, 64), (128, 192)):
+        x = np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)
+        with torch.no_grad():
+            want = model.restorer(torch.from_numpy(x)).numpy()
+        assert np.abs(session(image=x) - want).max() < 1e-4

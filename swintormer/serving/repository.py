@@ -81,6 +81,7 @@ def _network_config(plan: RepositoryPlan, spec: ExportSpec) -> ModelConfig:
 def _step_configs(plan: RepositoryPlan) -> list[ModelConfig]:
     r = plan.specs["restorer"]
     c, t = r.inputs[0].shape[1], r.inputs[0].shape[2]
+    t = t if isinstance(t, int) else -1  # a dynamic-size restorer still gets the server's tiles
     tiles = TensorConfig("TILES", "float32", (-1, c, t, t))
     origins = TensorConfig("ORIGINS", "int32", (-1, 2))
     geometry = TensorConfig("GEOMETRY", "int64", (8,))
