@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from swintormer.cli.options import add_model_options, add_prior_options, add_tile_options, image_jobs, tile_options
+from swintormer.cli.options import (
+    add_backend_options,
+    add_model_options,
+    add_prior_options,
+    add_tile_options,
+    image_jobs,
+    model_tile_fn,
+    tile_options,
+)
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -40,26 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(p)
     add_tile_options(p)
     add_prior_options(p)
-    group = p.add_argument_group("backend")
-    group.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                       help="PyTorch, or ONNX Runtime over the exported graphs (exported on first use; default torch)")
-    group.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graph precision (onnxruntime)")
-    group.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu",
-                       help="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu (default cpu)")
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
-    from swintormer.inference import backend_tile_fn, check_tile, deblur_array, resolve_model
+    from swintormer.inference import deblur_array
     from swintormer.visualize import side_by_side
 
     jobs = image_jobs(args)
-    model = resolve_model(args.model, args.checkpoint)
-    settings = model.settings(args.prior_steps, args.seed)
+    model, settings, tile_fn = model_tile_fn(args)
     options = tile_options(args)
-    check_tile(model, options.tile)
-    tile_fn = backend_tile_fn(model, args.backend, options, settings, args.device, args.precision, args.provider)
     where = args.device if args.backend == "torch" else f"onnxruntime/{args.provider}"
     channels = model.in_channels
     if model.has_prior:

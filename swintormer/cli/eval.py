@@ -6,7 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from swintormer.cli.options import add_model_options, add_tile_options, tile_options
+from swintormer.cli.options import (
+    add_backend_options,
+    add_model_options,
+    add_prior_options,
+    add_tile_options,
+    model_tile_fn,
+    tile_options,
+)
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -35,17 +42,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dual-pixel", action="store_true", help="with --no-model: read the dual-pixel views")
     add_model_options(p)
     add_tile_options(p)
+    add_prior_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
 def _model_method(args: argparse.Namespace):
     """``(label, tile function, input channels)`` of the model the user asked for."""
-    from swintormer.inference import DEFAULT_CHECKPOINT, check_tile, resolve_device, resolve_restorer, torch_tile_fn
+    from swintormer.inference import DEFAULT_CHECKPOINT
 
-    model = resolve_restorer(args.model, args.checkpoint)
-    check_tile(model, args.tile)
+    model, settings, fn = model_tile_fn(args)
     label = args.model or Path(args.checkpoint or DEFAULT_CHECKPOINT).stem
-    return label, torch_tile_fn(model, resolve_device(args.device)), model.config.in_channels
+    if model.has_prior:
+        label += f" (prior, {settings.steps} steps)"
+    if args.backend != "torch":
+        label += f" [{args.backend} {args.precision}]"
+    return label, fn, model.in_channels
 
 
 def _unsharp_params(args: argparse.Namespace):

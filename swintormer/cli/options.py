@@ -10,7 +10,15 @@ from swintormer.errors import SwintormerError
 from swintormer.inference import TileOptions
 from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE
 
-__all__ = ["add_model_options", "add_prior_options", "add_tile_options", "image_jobs", "tile_options"]
+__all__ = [
+    "add_backend_options",
+    "add_model_options",
+    "add_prior_options",
+    "add_tile_options",
+    "image_jobs",
+    "model_tile_fn",
+    "tile_options",
+]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -45,6 +53,27 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
         "--blend", choices=("uniform", "feather"), default="uniform",
         help="merge overlaps by plain averaging (the paper) or a ramp over the overlap (default uniform)",
     )
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                       help="PyTorch, or ONNX Runtime over the exported graphs (exported on first use; default torch)")
+    group.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graph precision (onnxruntime)")
+    group.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu",
+                       help="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu (default cpu)")
+
+
+def model_tile_fn(args: argparse.Namespace):
+    """``(model, prior settings, tile function)`` from the model, prior, tiling and backend options."""
+    from swintormer.inference import backend_tile_fn, check_tile, resolve_model
+
+    model = resolve_model(args.model, args.checkpoint)
+    settings = model.settings(args.prior_steps, args.seed)
+    options = tile_options(args)
+    check_tile(model, options.tile)
+    fn = backend_tile_fn(model, args.backend, options, settings, args.device, args.precision, args.provider)
+    return model, settings, fn
 
 
 def tile_options(args: argparse.Namespace) -> TileOptions:
