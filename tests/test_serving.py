@@ -77,15 +77,27 @@ def test_uint8_grpc_shared_memory_and_chw(served):
     model, server = served
     image = photo("chelsea")
     want = _local(model, image)
+    crop = np.ascontiguousarray(image[:120, :150])
     with DeblurClient(server.grpc_url, protocol="grpc", shared_memory=True) as client:
-        got = client.deblur(image)
-        chw = client.deblur(np.ascontiguousarray(image.transpose(2, 0, 1)), layout="CHW")
+        small = client.deblur(crop)  # registers regions for this size ...
+        got = client.deblur(image)  # ... replaces them with larger ones ...
+        chw = client.deblur(np.ascontiguousarray(image.transpose(2, 0, 1)), layout="CHW")  # ... and reuses those
+        assert len(_our_regions(client)) == 2
+    with DeblurClient(server.grpc_url, protocol="grpc") as client:
+        assert _our_regions(client) == [], "closing the client must unregister its regions"
+    assert small.shape == crop.shape and psnr(small / 255.0, _local(model, crop).clip(0, 1)) > 40
     assert got.dtype == np.uint8 and got.shape == image.shape
     assert np.abs(got.astype(int) - np.clip(np.rint(want * 255), 0, 255)).max() <= 1
     assert np.array_equal(chw.transpose(1, 2, 0), got)
     with DeblurClient(server.http_url) as client:
         u16 = client.deblur(image.astype(np.uint16) * 257)
     assert u16.dtype == np.uint16 and psnr(u16 / 65535.0, want.clip(0, 1)) > 60
+
+
+def _our_regions(client: DeblurClient) -> list[str]:
+    """Names of the system shared-memory regions the server holds for our clients."""
+    status = client.client.get_system_shared_memory_status(as_json=True)
+    return sorted(name for name in status.get("regions", {}) if name.startswith("swintormer-"))
 
 
 def test_concurrent_clients(served, tmp_path):

@@ -8,9 +8,9 @@ and output through POSIX shared memory instead of the socket (for large images o
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 
@@ -18,6 +18,8 @@ from swintormer.errors import SwintormerError
 from swintormer.serving.repository import ensemble_name
 
 __all__ = ["DeblurClient"]
+
+log = logging.getLogger(__name__)
 
 _TRITON_DTYPES = {np.dtype(np.uint8): "UINT8", np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32"}
 
@@ -41,9 +43,15 @@ class DeblurClient:
             raise SwintormerError("tritonclient is not installed: pip install 'swintormer[serve]'") from None
         self.tc, self.url, self.protocol, self.timeout = tc, url, protocol, timeout
         self.shared_memory = shared_memory
+        self._regions: dict[str, tuple[str, object, int]] = {}  # role -> (name, handle, bytes)
 
     def close(self) -> None:
-        self.client.close()
+        """Release this client's shared-memory regions and close the connection."""
+        try:
+            for role in list(self._regions):
+                self._release(role)
+        finally:
+            self.client.close()
 
     def __enter__(self) -> "DeblurClient":
         return self
@@ -88,29 +96,57 @@ class DeblurClient:
             raise SwintormerError(f"server rejected the request: {exc.message()}") from None
 
     def _infer_shm(self, model: str, image: np.ndarray, inp, lay, out_shape: tuple[int, ...]) -> np.ndarray:
-        out_bytes = int(np.prod(out_shape)) * image.dtype.itemsize
-        with self._region(image.nbytes) as (in_name, in_handle), self._region(out_bytes) as (out_name, out_handle):
-            import tritonclient.utils.shared_memory as shm
-
-            shm.set_shared_memory_region(in_handle, [image])
-            inp.set_shared_memory(in_name, image.nbytes)
-            out = self.tc.InferRequestedOutput("OUTPUT")
-            out.set_shared_memory(out_name, out_bytes)
-            self._infer(model, [inp, lay], [out])
-            return shm.get_contents_as_numpy(out_handle, image.dtype, list(out_shape)).copy()
-
-    @contextmanager
-    def _region(self, size: int) -> Iterator[tuple[str, object]]:
-        """A registered system shared-memory region of ``size`` bytes, removed afterwards."""
         import tritonclient.utils.shared_memory as shm
 
-        name = f"swintormer-{uuid.uuid4().hex[:12]}"
+        out_bytes = int(np.prod(out_shape)) * image.dtype.itemsize
+        in_name, in_handle = self._region("in", image.nbytes)
+        out_name, out_handle = self._region("out", out_bytes)
+        shm.set_shared_memory_region(in_handle, [image])
+        inp.set_shared_memory(in_name, image.nbytes)
+        out = self.tc.InferRequestedOutput("OUTPUT")
+        out.set_shared_memory(out_name, out_bytes)
+        self._infer(model, [inp, lay], [out])
+        return shm.get_contents_as_numpy(out_handle, image.dtype, list(out_shape)).copy()
+
+    def _region(self, role: str, size: int) -> tuple[str, object]:
+        """This client's registered shared-memory region for ``role`` ("in"/"out"), at least ``size`` bytes.
+
+        Regions live as long as the client and are reused by every request (registering per request
+        races the server, which releases a region a moment after it answers); a larger request
+        replaces the region with a bigger one.
+        """
+        import tritonclient.utils.shared_memory as shm
+
+        current = self._regions.get(role)
+        if current is not None and current[2] >= size:
+            return current[0], current[1]
+        if current is not None:
+            self._release(role)
+        name = f"swintormer-{role}-{uuid.uuid4().hex[:12]}"
         handle = shm.create_shared_memory_region(name, f"/{name}", size)
         try:
             self.client.register_system_shared_memory(name, f"/{name}", size)
-            try:
-                yield name, handle
-            finally:
-                self.client.unregister_system_shared_memory(name)
+        except Exception:
+            shm.destroy_shared_memory_region(handle)
+            raise
+        self._regions[role] = (name, handle, size)
+        return name, handle
+
+    def _release(self, role: str) -> None:
+        """Unregister and remove one region, waiting (up to 5 s) while the server still holds it."""
+        import tritonclient.utils.shared_memory as shm
+        from tritonclient.utils import InferenceServerException
+
+        name, handle, _ = self._regions.pop(role)
+        try:
+            for attempt in range(50):
+                try:
+                    self.client.unregister_system_shared_memory(name)
+                    break
+                except InferenceServerException as exc:
+                    if "in use" not in str(exc) or attempt == 49:
+                        log.warning("could not unregister shared memory region %s: %s", name, exc)
+                        break
+                    time.sleep(0.1)
         finally:
             shm.destroy_shared_memory_region(handle)
