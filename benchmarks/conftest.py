@@ -2,7 +2,8 @@
 
 ``pytest benchmarks/`` runs everything this machine can (GPU parts skip with the reason) and
 rewrites ``benchmarks/results/<device>.json`` and ``BENCHMARKS.md``; ``--quick`` (what CI runs)
-uses fewer repeats and sizes so the suite cannot rot, and marks its numbers as quick.
+uses fewer repeats and sizes so the suite cannot rot, and marks its numbers as quick;
+``--full-size`` adds the ONNX Runtime parity of the full-size variants (exports of minutes each).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
 
 def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="fewer repeats and sizes (CI); numbers are marked quick")
+    parser.addoption("--full-size", action="store_true",
+                     help="also export the full-size variants and check their ONNX Runtime parity (long on a CPU)")
+
+
+@pytest.fixture(scope="session")
+def full_size(request) -> bool:
+    return bool(request.config.getoption("--full-size")) or os.environ.get("SWINTORMER_BENCH_FULL_SIZE") == "1"
 
 
 @pytest.fixture(scope="session")

@@ -64,8 +64,9 @@ def _parity(sec: dict) -> list[str]:
 
 def _parity_full(sec: dict) -> list[str]:
     lines = ["### Parity of the full-size variants (ONNX Runtime vs PyTorch, seeded random weights, a real photo)", _env_line(sec), ""]
-    keys = sorted({k for v in sec.values() if isinstance(v, dict) for k in v})
-    rows = [[f"`{name}`", *(f"{v[k]:.1f}" for k in keys)] for name, v in sec.items() if isinstance(v, dict) and name != "environment"]
+    variants = {name: v for name, v in sec.items() if isinstance(v, dict) and name != "environment"}
+    keys = sorted({k for v in variants.values() for k in v})
+    rows = [[f"`{name}`", *(f"{v[k]:.1f}" if k in v else "-" for k in keys)] for name, v in variants.items()]
     return lines + _table(["variant", *(f"PSNR {k} (dB)" for k in keys)], rows) + [""]
 
 

@@ -68,11 +68,11 @@ FULL_SIZE = ("swintormer-dpdd", "restormer-defocus-single", "swintormer-dpdd-pri
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", FULL_SIZE)
-def test_full_size_models_onnxruntime_parity(variant, quick, record):
+def test_full_size_models_onnxruntime_parity(variant, full_size, record):
     """The full-size variants (seeded random weights: parity does not need trained ones) through
     the tiled pipeline on a real photo, fp32 and fp16 graphs, at two batch sizes."""
-    if quick:
-        pytest.skip("full-size exports take minutes each on a CPU; run `pytest benchmarks/` without --quick")
+    if not full_size:
+        pytest.skip("full-size exports take several minutes each on a CPU; run `pytest benchmarks/ --full-size`")
     import json
 
     import recording
