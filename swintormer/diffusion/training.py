@@ -108,7 +108,8 @@ def _prior_restorer(options: StageOptions) -> nn.Module:
         missing, unexpected = restorer.load_state_dict(source.state_dict(), strict=False)
         if unexpected or any(not k.startswith("prior_embed.") for k in missing):
             raise SwintormerError(f"{options.extra['restorer']} does not match {options.model} apart from the prior embedding")
-        log.info("restorer starts from %s (prior embedding zero: same output until it learns to use the prior)", options.extra["restorer"])
+        how = "prior embedding zero: same output until it learns to use the prior" if missing else "prior embedding included"
+        log.info("restorer starts from %s (%s)", options.extra["restorer"], how)
     return restorer
 
 
