@@ -37,16 +37,17 @@ def test_eval_cli_writes_table_json_and_figures(capsys, tmp_path, synthetic_test
     err = capsys.readouterr().err
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
-    assert report["methods"] == [INPUT, "unsharp mask", "tiny"]
+    label = "swintormer-tiny (tiny.safetensors)"  # the variant the checkpoint names, and the file
+    assert report["methods"] == [INPUT, "unsharp mask", label]
     cats = report["categories"]
     assert list(cats) == ["indoor", "outdoor", "combined"]
     assert (cats["indoor"]["images"], cats["outdoor"]["images"], cats["combined"]["images"]) == (3, 2, 5)
-    for label in cats:
-        assert set(cats[label]["tiny"]) == {"psnr", "ssim", "mae"}
-    combined = np.mean([r["metrics"]["tiny"]["psnr"] for r in report["images"]])
-    assert cats["combined"]["tiny"]["psnr"] == pytest.approx(combined)
+    for category in cats:
+        assert set(cats[category][label]) == {"psnr", "ssim", "mae"}
+    combined = np.mean([r["metrics"][label]["psnr"] for r in report["images"]])
+    assert cats["combined"][label]["psnr"] == pytest.approx(combined)
     table = (out / "report.md").read_text()
-    for needle in ("indoor PSNR", "outdoor SSIM", "combined MAE", "| input |", "| unsharp mask |", "| tiny |", "chelsea_r3"):
+    for needle in ("indoor PSNR", "outdoor SSIM", "combined MAE", "| input |", "| unsharp mask |", f"| {label} |", "chelsea_r3"):
         assert needle in table
     assert "LPIPS not computed" in table  # lpips is not installed here: said so, not silently skipped
     assert len(list((out / "figures").glob("*.png"))) == 2

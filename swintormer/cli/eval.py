@@ -49,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_method(args: argparse.Namespace):
     """``(label, tile function, input channels)`` of the model the user asked for."""
-    from swintormer.inference import DEFAULT_CHECKPOINT
-
     model, settings, fn = model_tile_fn(args)
-    label = args.model or Path(args.checkpoint or DEFAULT_CHECKPOINT).stem
+    label = model.name or args.model or "model"
+    if args.checkpoint:
+        label += f" ({Path(args.checkpoint).name})"
     if model.has_prior:
         label += f" (prior, {settings.steps} steps)"
     if args.backend != "torch":
