@@ -20,6 +20,7 @@ from swintormer.pipeline import DeblurModel, torch_tile_fn
 from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE, Blend, TileFn, tiled_apply
 
 __all__ = [
+    "BUNDLED",
     "DEFAULT_CHECKPOINT",
     "TileOptions",
     "check_tile",
@@ -34,8 +35,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-#: The bundled default model (see ``swintormer/assets/README.md`` for how it was made).
-DEFAULT_CHECKPOINT = ASSETS / "swintormer-tiny.safetensors"
+#: Bundled weights by variant (``swintormer/assets/README.md`` says how each was trained).
+BUNDLED = {
+    "swintormer-tiny": ASSETS / "swintormer-tiny.safetensors",
+    "swintormer-tiny-prior": ASSETS / "swintormer-tiny-prior.safetensors",
+}
+#: The bundled default model: what every command uses without ``--model``/``--checkpoint``.
+DEFAULT_CHECKPOINT = BUNDLED["swintormer-tiny"]
 
 
 @dataclass(frozen=True)
@@ -80,20 +86,20 @@ def resolve_model(model: str | None = None, checkpoint: str | Path | None = None
 
     - ``checkpoint`` of ours (``.safetensors`` with config): its model; ``model``, if given, must match.
     - ``checkpoint`` from upstream (``.pth``/``.pt``/plain ``.safetensors``): weights for variant ``model``.
-    - neither: the bundled default checkpoint; a ``model`` other than its variant needs weights.
+    - neither: the bundled weights of ``model`` (:data:`BUNDLED`), or the default without ``model``.
     """
     from swintormer.checkpoint import load_state_dict_into, read_state_dict
     from swintormer.registry import build_from_config, get_config
 
     wanted = get_config(model) if model else None
     if checkpoint is None:
-        default = _load_ours(DEFAULT_CHECKPOINT, None, None)
-        if wanted is not None and default.restorer.config != wanted:
+        if model is None:
+            return _load_ours(DEFAULT_CHECKPOINT, None, None)
+        if model not in BUNDLED:
             raise SwintormerError(
-                f"no bundled weights for {model!r} (the bundled default is {default.name!r}); "
-                "pass --checkpoint with weights for it"
+                f"no bundled weights for {model!r} (bundled: {', '.join(BUNDLED)}); pass --checkpoint with weights for it"
             )
-        return default
+        return _load_ours(BUNDLED[model], wanted, model)
     path = Path(checkpoint)
     if not path.is_file():
         raise SwintormerError(f"checkpoint not found: {path}")

@@ -101,7 +101,7 @@ def swintormer_single() -> RestorerConfig:
     return RestorerConfig(arch="swintormer", in_channels=3)
 
 
-@register_model("swintormer-tiny", "tiny single-image Swintormer (dim 16, window 8) for CPU demos and tests; the bundled default")
+@register_model("swintormer-tiny", "tiny single-image Swintormer (dim 16, window 8) for CPU demos and tests")
 def swintormer_tiny() -> RestorerConfig:
     # window 8 (not the reference's 16): inputs need multiples of 128, so it trains on 128x128 crops
     # and still takes the 256 tiles; on a 2-core CPU a training step costs ~0.1-0.18 s per 128^2

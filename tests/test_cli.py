@@ -182,3 +182,24 @@ def test_folder_of_inputs_each_deblurred_on_its_own(capsys, tmp_path, rocket):
     assert read_image(tmp_path / "out" / "b.png").array.shape == (130, 180, 3)
     code, _, err = run_cli(capsys, "deblur", src / "a.png", "-o", src / "a.png")
     assert_one_line_error(code, err, "refusing to overwrite")
+
+
+def test_bundled_models_listed_and_selected_by_name(capsys, tmp_path, rocket_png):
+    from swintormer.inference import BUNDLED, DEFAULT_CHECKPOINT
+    from swintormer.registry import list_models
+
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0
+    rows = {line[2:].split()[0]: line[0] for line in out.split("\n\n")[0].splitlines()}  # the legend follows
+    assert set(rows) == set(list_models())
+    marked = {name: mark for name, mark in rows.items() if mark != " "}
+    assert marked == {name: "*" if path == DEFAULT_CHECKPOINT else "+" for name, path in BUNDLED.items()}
+    # The bundled prior model runs `--prior-steps 5` on a real photograph ...
+    code, _, err = run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "d.png", "--model", "swintormer-tiny-prior", "--prior-steps", "5")
+    assert code == 0 and "5 DDIM steps" in err, err
+    # ... every bundled variant runs by name, and a variant without bundled weights says what to do.
+    for name in BUNDLED:
+        code, _, err = run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / f"{name}.png", "--model", name, "--tile", "128", "--stride", "100")
+        assert code == 0, err
+    assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "x.png", "--model", "swintormer-single")[::2],
+                          "no bundled weights", "--checkpoint")

@@ -28,7 +28,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         metavar="NAME",
-        help="registered variant (see `swintormer models`); default: the bundled model, or the one a checkpoint names",
+        help="registered variant (see `swintormer models`: those marked * or + ship with weights); "
+        "default: the bundled default, or the one a checkpoint names",
     )
     group.add_argument(
         "--checkpoint",
