@@ -65,6 +65,21 @@ def test_resume_reproduces_the_loss_trajectory_and_weights(photos_source, tmp_pa
     assert any(not torch.equal(raw[k], model[k]) for k in model)
 
 
+def test_data_loader_workers_give_the_same_run(photos_source, tmp_path):
+    """Batches prepared by two worker processes are the in-process ones, so the loss trajectory is too."""
+    in_process = _trainer(photos_source, tmp_path / "a", steps=4)
+    in_process.fit(progress=False)
+    workers = _trainer(photos_source, tmp_path / "b", steps=4, workers=2)
+    workers.step = 1
+    batches = list(workers.batches(3))
+    assert len(batches) == 2
+    for step, batch in zip((1, 2), batches):
+        assert all(torch.equal(batch[k], in_process.batch(step)[k]) for k in ("input", "target"))
+    workers.step = 0
+    workers.fit(progress=False)
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+
+
 def test_short_run_lowers_the_loss_on_held_back_pairs(tmp_path):
     """Thirty steps on one defocused photo: the L1 on pairs it never trained on falls below the blurry input's.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -63,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the initialisation and the data (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--workers", type=int, metavar="N", help="data-loader processes preparing batches ahead "
+                   "(default: 0 on a CPU, where they would take the cores training needs; on a GPU, one per "
+                   "core but one, at most 16). Batches are the same whatever N")
     p.add_argument("--time-limit", type=float, metavar="MIN", help="stop (resumably) after this many minutes")
     p.add_argument("--log-every", type=int, default=10, help="steps per CSV row (default 10)")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints (default 500)")
@@ -92,17 +96,26 @@ def _stage_options(args: argparse.Namespace):
     )
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, device: "torch.device") -> "TrainConfig":
     from swintormer.training import TrainConfig
 
     for name in ("steps", "batch", "log_every"):
         if getattr(args, name) < 1:
             raise SwintormerError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.workers is not None and args.workers < 0:
+        raise SwintormerError("--workers must be 0 (batches prepared in the training process) or more")
     return TrainConfig(
         steps=args.steps, batch=args.batch, lr=args.lr, min_lr=args.min_lr, weight_decay=args.weight_decay,
         betas=(0.9, 0.99), warmup=args.warmup, clip_grad=args.clip_grad or None, ema_decay=args.ema, amp=args.amp,
         log_every=args.log_every, save_every=args.save_every, val_every=args.val_every, val_batches=args.val_batches,
+        workers=_workers(args.workers, device),
     )
+
+
+def _workers(asked: int | None, device: "torch.device") -> int:
+    if asked is not None:
+        return asked
+    return 0 if device.type == "cpu" else max(0, min(16, (os.cpu_count() or 1) - 1))
 
 
 def _resume_path(args: argparse.Namespace) -> Path | None:
@@ -121,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = _config(args)
     device = resolve_device(args.device)
+    config = _config(args, device)
     torch.manual_seed(args.seed)
     task = build_task(args.stage, _stage_options(args))
     if args.crop % task.size_multiple:

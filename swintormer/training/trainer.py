@@ -1,7 +1,8 @@
 """The trainer: any :class:`~swintormer.training.tasks.TrainTask` on any pair source.
 
 Per step: the learning rate from the warm-up + cosine schedule, the batch for that step (pairs
-``step * batch ... step * batch + batch - 1`` of the source, so the data depend only on the step),
+``step * batch ... step * batch + batch - 1`` of the source, so the data depend only on the step,
+whether drawn in the training process or by ``workers`` data-loader processes ahead of it),
 the task's loss under autocast (bf16, or fp16 with a grad scaler, on CUDA only), backward,
 gradient-norm clipping, an AdamW step and an EMA update. Every ``save_every`` steps and at the
 end it writes ``last.safetensors`` (resumable); at the end (finished or stopped) also
@@ -16,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -28,7 +29,7 @@ from swintormer.training.optim import EMA, build_optimizer, warmup_cosine_lr
 from swintormer.training.state import load_training_state, save_training_state
 from swintormer.training.tasks import Batch, TrainTask
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer"]
+__all__ = ["StepBatches", "TrainConfig", "TrainResult", "Trainer"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class TrainConfig:
     save_every: int = 1000
     val_every: int = 0
     val_batches: int = 4
+    #: data-loader processes preparing batches ahead of the step (0: in the training process)
+    workers: int = 0
 
 
 @dataclass
@@ -76,6 +79,27 @@ def _amp_dtype(amp: Amp, device: torch.device) -> torch.dtype | None:
     if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
         return torch.float16
     return torch.bfloat16
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``i``: the collated batch of step ``first + i`` (pairs ``step * batch`` onwards of ``source``)."""
+
+    def __init__(self, source: PairSource, batch: int, first: int, end: int) -> None:
+        self.source, self.size, self.first, self.end = source, batch, first, end
+
+    def __len__(self) -> int:
+        return max(0, self.end - self.first)
+
+    def __getitem__(self, i: int) -> Batch:
+        step = self.first + i
+        return collate([self.source.sample(step * self.size + j) for j in range(self.size)])
+
+
+def _quiet_worker(_: int) -> None:
+    """One thread per data-loader worker (OpenCV would otherwise start one per core in each)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 class Trainer:
@@ -105,16 +129,29 @@ class Trainer:
         """Continue from a checkpoint written by this trainer (weights, EMA, optimiser, RNG, step)."""
         self.step, saved = load_training_state(path, self.task, self.ema, self.optimizer, self.scaler)
         current = dataclasses.asdict(self.config)
+        current.pop("workers")  # how batches are prepared does not change them
         changed = {k: (saved.get(k), v) for k, v in current.items() if k in saved and saved[k] != (list(v) if isinstance(v, tuple) else v)}
         if changed:
             log.warning("resuming with settings that differ from the checkpoint's (saved, now): %s", changed)
 
     def batch(self, step: int, source: PairSource | None = None) -> Batch:
         """The batch of ``step``: pairs ``step * batch`` onwards of ``source`` (default: the training source)."""
-        source = source or self.source
-        size = self.config.batch
-        batch = collate([source.sample(step * size + j) for j in range(size)])
+        return self._to_device(StepBatches(source or self.source, self.config.batch, step, step + 1)[0])
+
+    def _to_device(self, batch: Batch) -> Batch:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def batches(self, end: int) -> Iterator[Batch]:
+        """The batches of steps ``self.step .. end - 1`` in order, on the device (``config.workers`` processes ahead)."""
+        steps = StepBatches(self.source, self.config.batch, self.step, end)
+        if self.config.workers <= 0:
+            return (self._to_device(steps[i]) for i in range(len(steps)))
+        loader = torch.utils.data.DataLoader(
+            steps, batch_size=None, shuffle=False, num_workers=self.config.workers, prefetch_factor=4,
+            pin_memory=self.device.type == "cuda", worker_init_fn=_quiet_worker,
+            multiprocessing_context="spawn",  # forked workers hang in OpenCV/OpenMP pools the parent started
+        )
+        return (self._to_device(b) for b in loader)
 
     def _modules(self, averaged: bool) -> dict[str, torch.nn.Module]:
         modules = {**self.task.modules, **self.task.helpers}
@@ -182,13 +219,14 @@ class Trainer:
         window: list[tuple[float, dict[str, float]]] = []
         last_loss, val, tick = float("nan"), {}, time.perf_counter()
         disable = None if progress is None else not progress
+        batches = self.batches(end)
         try:
             with tqdm(total=cfg.steps, initial=self.step, unit="step", desc="training", disable=disable) as bar:
-                while self.step < end:
+                for batch in batches:
                     lr = warmup_cosine_lr(self.step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
-                    last_loss, metrics = self.train_step(self.batch(self.step))
+                    last_loss, metrics = self.train_step(batch)
                     self.step += 1
                     window.append((last_loss, metrics))
                     bar.update(1)
@@ -209,6 +247,7 @@ class Trainer:
                         log.info("time limit reached at step %d; resume with --resume", self.step)
                         break
         finally:
+            batches.close()  # stops the data-loader workers
             metrics_log.close()
         checkpoint, model = self.save(), self.export()
         return TrainResult(self.step, self.step >= cfg.steps, time.perf_counter() - start, last_loss, checkpoint, model, val)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One GPU session's work, in one go (a lent GPU machine has minutes, not hours):
+#   1. the Triton kernels' tests, un-interpreted, on the GPU (tests/kernels);
+#   2. two fine-tuning runs of swintormer-tiny from the bundled default, side by side, for
+#      TRAIN_S seconds each (their step counts set from a 40-step probe so the cosine ends in time);
+#   3. then, with the GPU to itself, the kernel benchmark and the end-to-end GPU benchmark.
+# Usage, from the repository root on a machine with torch, triton, scikit-image and a CUDA GPU:
+#   bash benchmarks/gpu_session.sh OUTDIR [TRAIN_S]
+# OUTDIR receives: session.log, kernels.json, results.tar.gz (runs' logs, models, benchmark JSON).
+set -u -o pipefail
+OUT=${1:?usage: gpu_session.sh OUTDIR [TRAIN_S]}
+TRAIN_S=${2:-300}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/session.log") 2>&1
+export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+T0=$(date +%s)
+say() { echo "[$(($(date +%s) - T0)) s] $*"; }
+PY=${PYTHON:-python3}
+
+# --- the package: editable install, else a copy laid out as the installed package -------------
+if ! $PY -m pip install -q --no-deps --no-build-isolation -e . >/tmp/install.log 2>&1; then
+    say "editable install failed ($(tail -1 /tmp/install.log)); using a copy on PYTHONPATH"
+    mkdir -p /tmp/pkg && cp -r swintormer /tmp/pkg/ && cp -r kernels /tmp/pkg/swintormer/kernels \
+        && cp -r export /tmp/pkg/swintormer/export && export PYTHONPATH=/tmp/pkg
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+$PY -c "import torch, triton, skimage, swintormer.kernels; print('torch', torch.__version__, 'triton', triton.__version__, 'skimage', skimage.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" || exit 1
+
+# --- 2a. probe: 40 steps of both runs side by side, for the step rate under contention ---------
+INIT=swintormer/assets/swintormer-tiny.safetensors
+COMMON=(--synthetic --init "$INIT" --warmup 200 --lr 3e-4 --workers "${WORKERS:-7}" --device "${DEVICE:-cuda}" --log-every 10)
+read -r -a A <<<"${A_OPTS:---crop 128 --batch 32 --seed 10}"
+read -r -a B <<<"${B_OPTS:---crop 256 --batch 8 --seed 11}"
+PROBE=${PROBE_STEPS:-40}
+say "probe"
+$PY -m swintormer train "${COMMON[@]}" "${A[@]}" --steps "$PROBE" --val-every 0 --save-every 0 --out /tmp/probe-a >/tmp/probe-a.log 2>&1 &
+P1=$!
+$PY -m swintormer train "${COMMON[@]}" "${B[@]}" --steps "$PROBE" --val-every 0 --save-every 0 --out /tmp/probe-b >/tmp/probe-b.log 2>&1 &
+P2=$!
+wait $P1 $P2  # (a bare wait would also wait for the tee above)
+steps_for() {  # the step count that fits TRAIN_S at the probe's last logged rate (90% of it)
+    $PY -c "import csv,sys; r=[float(x['it_per_s']) for x in csv.DictReader(open(sys.argv[1]))][-1]; print(max(${MIN_STEPS:-200}, int(r*$TRAIN_S*0.9)), r)" "$1/train.csv"
+}
+read -r NA RA < <(steps_for /tmp/probe-a) || { tail -20 /tmp/probe-a.log; exit 1; }
+read -r NB RB < <(steps_for /tmp/probe-b) || { tail -20 /tmp/probe-b.log; exit 1; }
+say "probe rates: a $RA it/s -> $NA steps, b $RB it/s -> $NB steps"
+
+# --- 2b. the two runs, in the background -----------------------------------------------------
+LIMIT=$(python3 -c "print(($TRAIN_S + 45) / 60)")
+mkdir -p runs
+say "training"
+$PY -m swintormer train "${COMMON[@]}" "${A[@]}" --steps "$NA" --val-every 0 --save-every 1000 --time-limit "$LIMIT" --out runs/gpu-a >runs/gpu-a.log 2>&1 &
+PA=$!
+$PY -m swintormer train "${COMMON[@]}" "${B[@]}" --steps "$NB" --val-every 0 --save-every 1000 --time-limit "$LIMIT" --out runs/gpu-b >runs/gpu-b.log 2>&1 &
+PB=$!
+
+# --- 1. kernel tests while they train (correctness does not mind the company) -----------------
+say "kernel tests"
+timeout "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q -x -p no:cacheprovider 2>&1 | tail -15
+wait $PA; say "run a exit $?"; wait $PB; say "run b exit $?"
+tail -n 3 runs/gpu-a.log runs/gpu-b.log
+tar czf "$OUT/runs.tar.gz" --exclude=last.safetensors runs/gpu-a runs/gpu-a.log runs/gpu-b runs/gpu-b.log
+
+# --- 3. benchmarks with the GPU to itself ----------------------------------------------------
+say "kernel benchmark"
+timeout 150 $PY benchmarks/bench_kernels.py --out "$OUT/kernels.json" 2>&1 | tail -25
+say "end-to-end GPU benchmark"
+timeout 90 $PY -m pytest benchmarks/test_speed.py -k gpu -q -p no:cacheprovider 2>&1 | tail -8
+cp benchmarks/results/*.json "$OUT/" 2>/dev/null
+rm -f "$OUT/cpu-2c-amd-epyc.json"
+say "done"
