@@ -17,8 +17,10 @@ import triton.language as tl
 
 from swintormer.kernels import SUPPORTED_DTYPES, is_interpreting
 
-#: ``F.normalize``'s default epsilon: norms are clamped below at this value.
-NORM_EPS = 1e-12
+#: ``F.normalize``'s default epsilon: norms are clamped below at this value. Globals a
+#: ``@triton.jit`` body reads must be ``tl.constexpr`` (the compiler rejects plain floats; the
+#: interpreter does not, so tests/kernels/test_constexpr_globals.py checks it on a CPU).
+NORM_EPS = tl.constexpr(1e-12)
 
 
 def head_block(head_dim: int) -> int:

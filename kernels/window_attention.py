@@ -47,9 +47,9 @@ from swintormer.kernels._common import (
 __all__ = ["window_attention"]
 
 #: Swin-V2's clamp of the learned log logit scale, ln(100).
-LOGIT_SCALE_MAX = math.log(100.0)
+LOGIT_SCALE_MAX = tl.constexpr(math.log(100.0))
 #: Swin's mask value for token pairs from different regions of a shifted window.
-MASK_VALUE = -100.0
+MASK_VALUE = tl.constexpr(-100.0)
 
 # Sized for a 2080 Ti too (sm_75, 64 KB shared memory): the 32/64-wide tiles fit it in fp16 and
 # fp32; the autotuner skips any config that runs out of shared memory on the device at hand.
