@@ -294,16 +294,19 @@ def _git(*args: str) -> str:
 
 
 def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, command: str) -> Path:
-    """Measure every case, write the JSON report and return its path."""
+    """Measure every case, write the JSON report and return its path.
+
+    The report is rewritten after every case (``"partial": true`` until the last), so a run cut
+    short by a time limit still leaves the cases it measured.
+    """
     import triton
 
     peaks = device_peaks()
-    rows = []
-    for case in build_cases(tiles, dtypes, batch):
-        rows.append(measure(case, peaks))
-        log.info("%-25s %-10s %s %-20s %s", case.op, case.dtype, case.tile, case.level, rows[-1]["ms"])
-        torch.cuda.empty_cache()
     name = torch.cuda.get_device_name()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    out = out or RESULTS / f"{slug}-kernels.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cases = build_cases(tiles, dtypes, batch)
     report = {
         "device": name,
         "capability": list(torch.cuda.get_device_capability()),
@@ -316,13 +319,16 @@ def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, comma
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "method": __doc__.split("\n\n", 1)[1].strip(),
         "peaks": peaks,
-        "summary": summarize(rows),
-        "results": rows,
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    out = out or RESULTS / f"{slug}-kernels.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    rows: list[dict] = []
+    for case in cases:
+        rows.append(measure(case, peaks))
+        log.info("%-25s %-10s %s %-20s %s", case.op, case.dtype, case.tile, case.level, rows[-1]["ms"])
+        torch.cuda.empty_cache()
+        partial = len(rows) < len(cases)
+        note = {"note": f"{len(rows)} of {len(cases)} cases measured so far"} if partial else {}
+        doc = {**report, "partial": partial, **note, "summary": summarize(rows), "results": rows}
+        out.write_text(json.dumps(doc, indent=1) + "\n")
     return out
 
 

@@ -5,8 +5,11 @@
 #      TRAIN_S seconds each (their step counts set from a 40-step probe so the cosine ends in time);
 #   3. then, with the GPU to itself, the kernel benchmark and the end-to-end GPU benchmark.
 # Usage, from the repository root on a machine with torch, triton, scikit-image and a CUDA GPU:
-#   bash benchmarks/gpu_session.sh OUTDIR [TRAIN_S]
-# OUTDIR receives: session.log, kernels.json, results.tar.gz (runs' logs, models, benchmark JSON).
+#   bash benchmarks/gpu_session.sh OUTDIR [TRAIN_S]      (TRAIN_S=0: no training, checks only)
+# OUTDIR receives: session.log, kernel_tests.log, kernels.json, runs.tar.gz (runs' logs and models)
+# and the end-to-end results JSON. Budget: about 1 min + TRAIN_S + 2 min (kernel tests, run
+# alongside training, or before the benchmark when TRAIN_S=0) + 5 min (the full kernel benchmark,
+# which writes its JSON after every case, so a cut-short run keeps what it measured).
 set -u -o pipefail
 OUT=${1:?usage: gpu_session.sh OUTDIR [TRAIN_S]}
 TRAIN_S=${2:-300}
@@ -26,6 +29,11 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 $PY -c "import torch, triton, skimage, swintormer.kernels; print('torch', torch.__version__, 'triton', triton.__version__, 'skimage', skimage.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" || exit 1
 
+if [ "$TRAIN_S" -le 0 ]; then
+    say "kernel tests"
+    timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
+    tail -n 25 "$OUT/kernel_tests.log"
+else
 # --- 2a. probe: 40 steps of both runs side by side, for the step rate under contention ---------
 INIT=swintormer/assets/swintormer-tiny.safetensors
 COMMON=(--synthetic --init "$INIT" --warmup 200 --lr 3e-4 --workers "${WORKERS:-7}" --device "${DEVICE:-cuda}" --log-every 10)
@@ -56,14 +64,16 @@ PB=$!
 
 # --- 1. kernel tests while they train (correctness does not mind the company) -----------------
 say "kernel tests"
-timeout "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q -x -p no:cacheprovider 2>&1 | tail -15
+timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
+tail -n 25 "$OUT/kernel_tests.log"
 wait $PA; say "run a exit $?"; wait $PB; say "run b exit $?"
 tail -n 3 runs/gpu-a.log runs/gpu-b.log
 tar czf "$OUT/runs.tar.gz" --exclude=last.safetensors runs/gpu-a runs/gpu-a.log runs/gpu-b runs/gpu-b.log
+fi
 
 # --- 3. benchmarks with the GPU to itself ----------------------------------------------------
 say "kernel benchmark"
-timeout 150 $PY benchmarks/bench_kernels.py --out "$OUT/kernels.json" 2>&1 | tail -25
+timeout "${BENCH_S:-330}" $PY benchmarks/bench_kernels.py --out "$OUT/kernels.json" 2>&1 | tail -25
 say "end-to-end GPU benchmark"
 timeout 90 $PY -m pytest benchmarks/test_speed.py -k gpu -q -p no:cacheprovider 2>&1 | tail -8
 cp benchmarks/results/*.json "$OUT/" 2>/dev/null

@@ -72,10 +72,16 @@ def _parity_full(sec: dict) -> list[str]:
 
 def _speed(sec: dict, plots: list[str]) -> list[str]:
     lines = ["### Speed", _env_line(sec), ""]
-    rows = [[b, f"{v['megapixels_per_s']:.3f}", f"{v['p50_s']:.3f}", f"{v['p95_s']:.3f}", v["runs"]] for b, v in sec["backends"].items()]
-    lines += _table(["backend", "MP/s", "latency p50 (s)", "p95 (s)", "runs"], rows)
-    lines += ["", "Ratios measured side by side in the same run:", ""]
-    lines += [f"- {k}: **{v:.2f}x**" for k, v in sec["ratios"].items()]
+    if sec.get("backends"):
+        rows = [[b, f"{v['megapixels_per_s']:.3f}", f"{v['p50_s']:.3f}", f"{v['p95_s']:.3f}", v["runs"]] for b, v in sec["backends"].items()]
+        lines += _table(["backend", "MP/s", "latency p50 (s)", "p95 (s)", "runs"], rows)
+    if sec.get("ratios"):
+        lines += ["", "Ratios measured side by side in the same run:", ""]
+        lines += [f"- {k}: **{v:.2f}x**" for k, v in sec["ratios"].items()]
+    if sec.get("gpu_batch8_tile256"):
+        lines += ["", "The default model on the GPU, 8 tiles of 256x256 per call (median ms; same run):", ""]
+        rows = [[k, f"{v['eager_ms']:.2f}", f"{v['cuda_graph_ms']:.2f}"] for k, v in sec["gpu_batch8_tile256"].items()]
+        lines += _table(["attention backend-precision", "eager (ms)", "CUDA graph replay (ms)"], rows)
     if sec.get("tradeoff"):
         lines += ["", "Tile size / stride trade-off on the synthetic test split (PSNR vs the sharp photo):", ""]
         rows = [[k, f"{v['seconds']:.2f}", f"{v['psnr_db']:.2f}", v["tiles"]] for k, v in sec["tradeoff"].items()]
@@ -87,6 +93,17 @@ def _speed(sec: dict, plots: list[str]) -> list[str]:
         lines += _table(["steps", "time (s)", "PSNR (dB)"], rows)
     lines += ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
     return lines
+
+
+def _kernels(doc: dict, path: Path) -> list[str]:
+    lines = [f"## {path.stem}", "", f"_Triton kernels vs the eager reference and SDPA on {doc['device']}, torch {doc['torch']}, "
+             f"triton {doc['triton']}, git {doc['git_revision']}, `{doc['command']}`, {doc['date']}._", ""]
+    if doc.get("partial"):
+        lines += [f"**Partial run.** {doc['note']}", ""]
+    rows = [[k, f"{v['geomean_fp16']:.2f}x", f"{v['min_fp16']:.2f}x", "" if v["target"] is None else f">= {v['target']}x",
+             {True: "yes", False: "no", None: ""}[v["met"]]] for k, v in doc["summary"].items()]
+    lines += _table(["op / baseline", "fp16 geomean speed-up", "fp16 lowest", "target", "met (geomean)"], rows)
+    return lines + ["", f"Every case (tile, level, shift, dtype, median ms): `benchmarks/results/{path.name}`.", ""]
 
 
 def _memory(sec: dict, plots: list[str]) -> list[str]:
@@ -157,8 +174,8 @@ def write_report(out: Path) -> Path:
              "(`pytest benchmarks/` rewrites both). Every number below comes from the run named beside it.", ""]
     for path in sorted(RESULTS.glob("*.json")):
         doc = json.loads(path.read_text())
-        if "results" in doc and "peaks" in doc:  # a kernel benchmark file (GPU): linked, not tabulated
-            lines += [f"## {path.stem}", "", f"Kernel benchmark results: `benchmarks/results/{path.name}`.", ""]
+        if "results" in doc and "peaks" in doc:  # a kernel benchmark file (GPU): its summary, the rows linked
+            lines += _kernels(doc, path)
             continue
         plots = _plots(doc, path.stem)
         lines += [f"## {path.stem}", ""]

@@ -28,12 +28,14 @@ MODULES = (common, transposed, window, window_channel)
 
 def _jitted(module: types.ModuleType) -> list[tuple[str, object]]:
     """``(name, python function)`` of every ``@triton.jit`` function defined in ``module``."""
-    found = []
+    found = {}
     for name, value in vars(module).items():
-        fn = getattr(value, "fn", None)
-        if callable(fn) and getattr(fn, "__module__", None) == module.__name__:
-            found.append((name, fn))
-    return found
+        fn = value
+        while hasattr(fn, "fn"):  # autotuner -> JITFunction (or InterpretedFunction) -> the function
+            fn = fn.fn
+        if fn is not value and isinstance(fn, types.FunctionType) and fn.__module__ == module.__name__:
+            found.setdefault(fn, name)
+    return [(name, fn) for fn, name in found.items()]
 
 
 def _free_names(fn) -> set[str]:
