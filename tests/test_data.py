@@ -11,7 +11,7 @@ from swintormer.data.defocus import disk_psf, half_aperture_psf, psf_blur, spati
 from swintormer.data.dpdd import DPDD_INDOOR, DPDD_TEST_COUNT, find_split, read_pair, scan_split
 from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, collate
 from swintormer.data.photos import PHOTOS, load_photo, split_photos
-from swintormer.data.synthetic import DefocusRecipe, level_recipe, quantize, synthesize_defocus
+from swintormer.data.synthetic import DefocusRecipe, level_recipe, quantize, recipe_with, synthesize_defocus
 from swintormer.data.writer import write_synthetic_split
 from swintormer.errors import SwintormerError
 from swintormer.imageio import read_image, write_image
@@ -70,6 +70,22 @@ def test_generator_is_deterministic_by_seed_and_physical(rocket):
     assert single.left is None and 3.0 <= np.abs(a.radius).max() <= 5.0 + 1e-5
     assert np.allclose(a.center * 255, np.rint(a.center * 255), atol=1e-3)  # on the 8-bit grid
     assert np.abs(a.center - sharp).mean() > 0.005  # it did blur
+
+
+def test_in_focus_scenes_and_recipe_overrides(rocket):
+    sharp = rocket[:64, :64].astype(np.float32) / 255
+    base = DefocusRecipe(max_radius=(3.0, 5.0), bits=(16,), read_noise=(0.0, 0.0), shot_noise=(0.0, 0.0))
+    focused = recipe_with(base, {"in_focus_prob": "1"})
+    sample = synthesize_defocus(sharp, focused, np.random.default_rng(0))
+    assert not sample.radius.any() and np.abs(sample.center - sharp).max() < 1e-4  # left sharp (16-bit rounding)
+    # a zero share draws nothing, so the default recipe's realisations (and the test split) are unchanged
+    again = synthesize_defocus(sharp, recipe_with(base, {"in_focus_prob": "0"}), np.random.default_rng(0))
+    np.testing.assert_array_equal(again.center, synthesize_defocus(sharp, base, np.random.default_rng(0)).center)
+    assert recipe_with(base, {"max_radius": "1,2", "bits": "8"}).max_radius == (1.0, 2.0)
+    for bad, message in [({"radius": "1"}, "unknown recipe field 'radius'"), ({"max_radius": "4"}, "needs low,high"),
+                         ({"in_focus_prob": "often"}, "in_focus_prob='often'")]:  # fmt: skip
+        with pytest.raises(SwintormerError, match=message):
+            recipe_with(base, bad)
 
 
 def test_quantize_levels():

@@ -124,6 +124,10 @@ def test_train_cli_on_a_dpdd_folder_writes_logs_and_checkpoints(capsys, tmp_path
     assert code == 0  # already finished: resumes at step 4 and exits
     assert main([str(a) for a in ["train", "--synthetic", "--model", "swintormer-tiny", "--crop", "100", "--out", out]]) == 2
     assert "not a multiple of" in capsys.readouterr().err
+    assert main([str(a) for a in args + ["--recipe", "in_focus_prob=0.2"]]) == 2  # a DPDD folder has its own blur
+    assert "--recipe applies to --synthetic" in capsys.readouterr().err
+    assert main([str(a) for a in args + ["--workers", "-1"]]) == 2
+    assert "--workers must be 0" in capsys.readouterr().err
 
 
 def test_dpdd_source_crops_all_views_alike(tmp_path):

@@ -28,6 +28,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--synthetic", action="store_true", help="the bundled training photographs, defocused on the fly")
     g.add_argument("--crop", type=int, default=128, help="training crop size, a multiple of what the model needs (default 128)")
     g.add_argument("--cache", action="store_true", help="keep decoded DPDD images in memory (small datasets)")
+    g.add_argument("--recipe", action="append", default=[], metavar="FIELD=VALUE",
+                   help="with --synthetic: change a field of the defocus recipe, repeatable, e.g. in_focus_prob=0.2, "
+                        "max_radius=0.5,8, read_noise=0,0.003 (see swintormer/data/synthetic.py); validation keeps the default")
 
 
 def _add_optim_options(p: argparse.ArgumentParser) -> None:
@@ -118,6 +121,15 @@ def _workers(asked: int | None, device: "torch.device") -> int:
     return 0 if device.type == "cpu" else max(0, min(16, (os.cpu_count() or 1) - 1))
 
 
+def _recipe(items: list[str]):
+    from swintormer.data.synthetic import TRAIN_RECIPE, recipe_with
+
+    pairs = [item.partition("=") for item in items]
+    if bad := [item for item, (k, sep, _) in zip(items, pairs) if not sep or not k]:
+        raise SwintormerError(f"--recipe needs FIELD=VALUE, got {bad[0]!r}")
+    return recipe_with(TRAIN_RECIPE, {k: v for k, _, v in pairs})
+
+
 def _resume_path(args: argparse.Namespace) -> Path | None:
     if args.resume == "auto":
         path = Path(args.out) / "last.safetensors"
@@ -140,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     task = build_task(args.stage, _stage_options(args))
     if args.crop % task.size_multiple:
         raise SwintormerError(f"--crop {args.crop} is not a multiple of {task.size_multiple}, which this model needs")
-    train, val = training_sources(args.data, task.in_channels, args.crop, args.seed, args.cache)
+    train, val = training_sources(args.data, task.in_channels, args.crop, args.seed, args.cache, _recipe(args.recipe))
     trainer = Trainer(task, train, config, args.out, device, val_source=val if args.val_every else None)
     resume = _resume_path(args)
     if resume is not None:

@@ -15,6 +15,7 @@ from swintormer.data.dpdd import Mode, find_split, mode_for_channels, read_pair,
 from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, crop_window, sample_rng
 from swintormer.data.photos import Photo, load_photo, split_photos
 from swintormer.data.synthetic import TRAIN_RECIPE, DefocusRecipe, synthesize_defocus
+from swintormer.errors import SwintormerError
 from swintormer.imageio import from_uint
 
 __all__ = ["DPDDPairs", "SyntheticPairs", "training_sources"]
@@ -111,15 +112,19 @@ class SyntheticPairs:
 
 def training_sources(
     data: str | Path | None, in_channels: int, crop: int, seed: int = 0, cache: bool = False,
+    recipe: DefocusRecipe = TRAIN_RECIPE,
 ) -> tuple[DPDDPairs | SyntheticPairs, DPDDPairs | SyntheticPairs | None]:
     """``(train, validation)`` sources: a DPDD-layout folder's ``train``/``val`` splits, or (``data=None``)
-    the bundled training photographs defocused on the fly (validation: fresh realisations of them).
+    the bundled training photographs defocused on the fly by ``recipe`` (validation: fresh
+    realisations of them, by the default recipe, so runs with different recipes compare).
     """
     mode = mode_for_channels(in_channels)
     if data is None:
-        recipe = dataclasses.replace(TRAIN_RECIPE, dual_pixel=mode == "dual")
-        train = SyntheticPairs(split_photos("train"), recipe, crop, seed)
-        return train, train.with_recipe(recipe, seed + 1, augment=False)
+        dual = mode == "dual"
+        train = SyntheticPairs(split_photos("train"), dataclasses.replace(recipe, dual_pixel=dual), crop, seed)
+        return train, train.with_recipe(dataclasses.replace(TRAIN_RECIPE, dual_pixel=dual), seed + 1, augment=False)
+    if recipe != TRAIN_RECIPE:
+        raise SwintormerError("--recipe applies to --synthetic data; a DPDD folder's blur is its own")
     train_set = DPDDPairs(data, "train", mode, crop, seed, cache=cache)
     if (Path(data) / "val" / "target").is_dir():
         return train_set, DPDDPairs(data, "val", mode, crop, seed + 1, augment=False, cache=cache)

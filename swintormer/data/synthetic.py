@@ -25,6 +25,7 @@ __all__ = [
     "add_sensor_noise",
     "level_recipe",
     "quantize",
+    "recipe_with",
     "signed_radius_map",
     "smooth_depth_map",
     "synthesize_defocus",
@@ -36,13 +37,16 @@ class DefocusRecipe:
     """The distribution one realisation is drawn from (ranges are ``(low, high)``, drawn uniformly).
 
     ``max_radius``: the largest |PSF radius| in the image, pixels. ``uniform_prob``: share of
-    fronto-parallel scenes (one radius everywhere). ``depth_cells``: coarseness of the depth map
+    fronto-parallel scenes (one radius everywhere). ``in_focus_prob``: share of scenes left sharp
+    (noise and quantisation only: teaches a model to leave in-focus detail alone; drawn only when
+    above 0, so the other recipes' realisations do not change). ``depth_cells``: coarseness of the depth map
     (control points per side). ``shot_noise``: noise variance per unit of intensity;
     ``read_noise``: its signal-independent standard deviation. ``bits``: quantisation choices.
     """
 
     max_radius: tuple[float, float] = (0.5, 8.0)
     uniform_prob: float = 0.25
+    in_focus_prob: float = 0.0
     depth_cells: tuple[int, int] = (1, 5)
     shot_noise: tuple[float, float] = (0.0, 1e-4)
     read_noise: tuple[float, float] = (0.0, 3e-3)
@@ -54,6 +58,30 @@ class DefocusRecipe:
 TRAIN_RECIPE = DefocusRecipe()
 #: the blur levels (largest radius in pixels) of the synthetic test split
 TEST_LEVELS = (2.0, 4.0, 6.0)
+
+
+def recipe_with(recipe: DefocusRecipe, overrides: dict[str, str]) -> DefocusRecipe:
+    """``recipe`` with fields replaced from ``{"name": "value"}`` strings (ranges as ``"low,high"``)."""
+    from swintormer.errors import SwintormerError
+
+    fields = {f.name: f for f in dataclasses.fields(DefocusRecipe) if f.name != "dual_pixel"}
+    changes: dict[str, object] = {}
+    for name, text in overrides.items():
+        if name not in fields:
+            raise SwintormerError(f"unknown recipe field {name!r}; choose from {', '.join(fields)}")
+        default = getattr(recipe, name)
+        try:
+            if isinstance(default, tuple):
+                kind = type(default[0])
+                value: object = tuple(kind(v) for v in text.split(","))
+                if name != "bits" and len(value) != 2:  # type: ignore[arg-type]
+                    raise ValueError("needs low,high")
+            else:
+                value = type(default)(text)
+        except ValueError as e:
+            raise SwintormerError(f"recipe {name}={text!r}: {e} (default {default})") from e
+        changes[name] = value
+    return dataclasses.replace(recipe, **changes)
 
 
 def level_recipe(level: float, dual_pixel: bool = False) -> DefocusRecipe:
@@ -110,6 +138,8 @@ def quantize(image: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _draw_radius_map(height: int, width: int, recipe: DefocusRecipe, rng: np.random.Generator) -> np.ndarray:
+    if recipe.in_focus_prob > 0 and rng.random() < recipe.in_focus_prob:
+        return np.zeros((height, width), dtype=np.float32)
     max_radius = float(rng.uniform(*recipe.max_radius))
     if rng.random() < recipe.uniform_prob:
         sign = 1.0 if rng.random() < 0.5 else -1.0
