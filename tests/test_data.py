@@ -82,6 +82,10 @@ def test_in_focus_scenes_and_recipe_overrides(rocket):
     again = synthesize_defocus(sharp, recipe_with(base, {"in_focus_prob": "0"}), np.random.default_rng(0))
     np.testing.assert_array_equal(again.center, synthesize_defocus(sharp, base, np.random.default_rng(0)).center)
     assert recipe_with(base, {"max_radius": "1,2", "bits": "8"}).max_radius == (1.0, 2.0)
+    # a target with a depth of field of its own: sharp in front of the focal depth, blurred behind it
+    bokeh = synthesize_defocus(sharp, recipe_with(focused, {"bokeh_prob": "1"}), np.random.default_rng(0))
+    changed = np.abs(bokeh.target - sharp).max(axis=2) > 0.02
+    assert 0.05 < changed.mean() < 0.95 and np.abs(bokeh.center - bokeh.target).max() < 1e-4
     for bad, message in [({"radius": "1"}, "unknown recipe field 'radius'"), ({"max_radius": "4"}, "needs low,high"),
                          ({"in_focus_prob": "often"}, "in_focus_prob='often'")]:  # fmt: skip
         with pytest.raises(SwintormerError, match=message):

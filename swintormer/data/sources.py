@@ -85,7 +85,7 @@ class SyntheticPairs:
         self.images = list(images)
         self.recipe, self.crop, self.seed, self.augment = recipe, crop, seed, augment
         self.in_channels = 6 if recipe.dual_pixel else 3
-        self.margin = math.ceil(recipe.max_radius[1]) + 1
+        self.margin = math.ceil(max(recipe.max_radius[1], recipe.bokeh_radius[1] if recipe.bokeh_prob > 0 else 0)) + 1
 
     def __len__(self) -> int:
         return len(self.photos)

@@ -24,6 +24,7 @@ __all__ = [
     "DefocusSample",
     "add_sensor_noise",
     "level_recipe",
+    "natural_bokeh",
     "quantize",
     "recipe_with",
     "signed_radius_map",
@@ -39,7 +40,11 @@ class DefocusRecipe:
     ``max_radius``: the largest |PSF radius| in the image, pixels. ``uniform_prob``: share of
     fronto-parallel scenes (one radius everywhere). ``in_focus_prob``: share of scenes left sharp
     (noise and quantisation only: teaches a model to leave in-focus detail alone; drawn only when
-    above 0, so the other recipes' realisations do not change). ``depth_cells``: coarseness of the depth map
+    above 0, so the other recipes' realisations do not change). ``bokeh_prob``: share of scenes
+    whose *target* has a shallow depth of field of its own, as most real photographs (a background
+    blurred by a radius drawn from ``bokeh_radius``): the model learns that blur far beyond the
+    recipe's is part of the scene, not something to undo (also drawn only when above 0).
+    ``depth_cells``: coarseness of the depth map
     (control points per side). ``shot_noise``: noise variance per unit of intensity;
     ``read_noise``: its signal-independent standard deviation. ``bits``: quantisation choices.
     """
@@ -47,6 +52,8 @@ class DefocusRecipe:
     max_radius: tuple[float, float] = (0.5, 8.0)
     uniform_prob: float = 0.25
     in_focus_prob: float = 0.0
+    bokeh_prob: float = 0.0
+    bokeh_radius: tuple[float, float] = (6.0, 14.0)
     depth_cells: tuple[int, int] = (1, 5)
     shot_noise: tuple[float, float] = (0.0, 1e-4)
     read_noise: tuple[float, float] = (0.0, 3e-3)
@@ -148,9 +155,21 @@ def _draw_radius_map(height: int, width: int, recipe: DefocusRecipe, rng: np.ran
     return signed_radius_map(depth, float(rng.uniform(0, 1)), max_radius)
 
 
+def natural_bokeh(sharp: np.ndarray, radius: tuple[float, float], rng: np.random.Generator, cells: tuple[int, int] = (1, 5)) -> np.ndarray:
+    """``sharp`` with a depth of field of its own: sharp up to a random focal depth, then blurred
+    progressively (disk PSFs up to a radius drawn from ``radius``) behind it. ``[H, W, 3]`` float32."""
+    height, width = sharp.shape[:2]
+    depth = smooth_depth_map(height, width, rng, cells)
+    focus, largest = float(rng.uniform(0.2, 0.8)), float(rng.uniform(*radius))
+    radius_map = (np.clip(depth - focus, 0, None) * np.float32(largest / (1 - focus))).astype(np.float32)
+    return spatially_varying_blur(sharp, radius_map, view_psf("center"), step=1.0)
+
+
 def synthesize_defocus(sharp: np.ndarray, recipe: DefocusRecipe, rng: np.random.Generator) -> DefocusSample:
     """Defocus ``sharp`` (``float32 [H, W, 3]`` in ``[0, 1]``) once, drawing everything from ``rng``."""
     height, width = sharp.shape[:2]
+    if recipe.bokeh_prob > 0 and rng.random() < recipe.bokeh_prob:
+        sharp = natural_bokeh(sharp, recipe.bokeh_radius, rng, recipe.depth_cells)
     radius = _draw_radius_map(height, width, recipe, rng)
     shot, read = float(rng.uniform(*recipe.shot_noise)), float(rng.uniform(*recipe.read_noise))
     bits = int(rng.choice(recipe.bits))
