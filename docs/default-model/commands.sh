@@ -27,3 +27,24 @@ $S train --synthetic --stage prior-restorer --model swintormer-tiny-prior \
     --crop 128 --batch 8 --steps 1200 --warmup 50 --lr 2e-4 --seed 6 --threads 2 \
     --val-every 200 --save-every 100 --time-limit 40 --out runs/swintormer-tiny-prior
 cp runs/swintormer-tiny-prior/model.safetensors swintormer/assets/swintormer-tiny-prior.safetensors
+
+# (steps 1-5 above made the bundled files of 2026-11-26; run 1 was the default until step 8)
+# --- 2026-11-27: the current default (swintormer/assets/swintormer-tiny.safetensors) -------------
+# 6a/6b. Two fine-tunings of run 1 on an NVIDIA H200 (the device tool), side by side for 4.4 min,
+#    from `bash benchmarks/gpu_session.sh $OUT 270` (probe -> 1782 / 1670 steps; logs in
+#    swintormer-tiny/3-h200-a, 3-h200-b). Run 6a is what the CPU runs below start from.
+#    python3 -m swintormer train --synthetic --init swintormer/assets/swintormer-tiny.safetensors \
+#        --warmup 200 --lr 3e-4 --workers 7 --device cuda --log-every 10 --crop 128 --batch 32 --seed 10 \
+#        --steps 1782 --val-every 0 --save-every 1000 --time-limit 5.25 --out runs/gpu-a
+#    (6b: --crop 256 --batch 8 --seed 11 --steps 1670 --out runs/gpu-b)
+# 7. A share of in-focus scenes (swintormer-tiny/4-in-focus): stopped by hand at step 400 of 900
+#    (its last.safetensors, the EMA weights at step 400, is where step 8 starts)
+$S train --synthetic --init runs/gpu-a/model.safetensors --recipe in_focus_prob=0.2 --crop 128 --batch 8 \
+    --steps 900 --warmup 20 --lr 1e-4 --seed 13 --threads 2 --val-every 300 --save-every 100 \
+    --time-limit 24 --out runs/cpu-focus
+cp runs/cpu-focus/last.safetensors runs/cpu-focus-400.safetensors
+# 8. Targets with a depth of field of their own (swintormer-tiny/5-bokeh) -> the default
+$S train --synthetic --init runs/cpu-focus-400.safetensors --recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3 \
+    --crop 128 --batch 8 --steps 1200 --warmup 20 --lr 1e-4 --seed 14 --threads 2 --val-every 400 \
+    --save-every 100 --time-limit 36 --out runs/cpu-bokeh
+cp runs/cpu-bokeh/model.safetensors swintormer/assets/swintormer-tiny.safetensors
