@@ -19,6 +19,11 @@ export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
 T0=$(date +%s)
 say() { echo "[$(($(date +%s) - T0)) s] $*"; }
 PY=${PYTHON:-python3}
+kernel_tests() {  # tests/kernels on the GPU; SIGINT at the limit so pytest still prints its failures
+    say "kernel tests"
+    timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
+    tail -n 25 "$OUT/kernel_tests.log"
+}
 
 # --- the package: editable install, else a copy laid out as the installed package -------------
 if ! $PY -m pip install -q --no-deps --no-build-isolation -e . >/tmp/install.log 2>&1; then
@@ -30,9 +35,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 $PY -c "import torch, triton, skimage, swintormer.kernels; print('torch', torch.__version__, 'triton', triton.__version__, 'skimage', skimage.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" || exit 1
 
 if [ "$TRAIN_S" -le 0 ]; then
-    say "kernel tests"
-    timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
-    tail -n 25 "$OUT/kernel_tests.log"
+    kernel_tests
 else
 # --- 2a. probe: 40 steps of both runs side by side, for the step rate under contention ---------
 INIT=swintormer/assets/swintormer-tiny.safetensors
@@ -64,9 +67,7 @@ $PY -m swintormer train "${COMMON[@]}" "${B[@]}" --steps "$NB" --val-every 0 --s
 PB=$!
 
 # --- 1. kernel tests while they train (correctness does not mind the company) -----------------
-say "kernel tests"
-timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
-tail -n 25 "$OUT/kernel_tests.log"
+kernel_tests
 wait $PA; say "run a exit $?"; wait $PB; say "run b exit $?"
 tail -n 3 runs/gpu-a.log runs/gpu-b.log
 tar czf "$OUT/runs.tar.gz" --exclude=last.safetensors runs/gpu-a runs/gpu-a.log runs/gpu-b runs/gpu-b.log

@@ -83,19 +83,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _key_values(items: list[str], option: str, key: str = "KEY") -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` for a repeatable ``option KEY=VALUE``."""
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SwintormerError(f"{option} needs {key}=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
 def _stage_options(args: argparse.Namespace):
     from swintormer.training import StageOptions
 
-    extra = {}
-    for item in args.stage_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SwintormerError(f"--stage-option needs KEY=VALUE, got {item!r}")
-        extra[key] = value
     return StageOptions(
         model=args.model, init=Path(args.init) if args.init else None,
         perceptual_weights=Path(args.perceptual_weights) if args.perceptual_weights else None,
-        perceptual_weight=args.perceptual_weight, extra=extra,
+        perceptual_weight=args.perceptual_weight, extra=_key_values(args.stage_option, "--stage-option"),
     )
 
 
@@ -124,10 +129,7 @@ def _workers(asked: int | None, device: "torch.device") -> int:
 def _recipe(items: list[str]):
     from swintormer.data.synthetic import TRAIN_RECIPE, recipe_with
 
-    pairs = [item.partition("=") for item in items]
-    if bad := [item for item, (k, sep, _) in zip(items, pairs) if not sep or not k]:
-        raise SwintormerError(f"--recipe needs FIELD=VALUE, got {bad[0]!r}")
-    return recipe_with(TRAIN_RECIPE, {k: v for k, _, v in pairs})
+    return recipe_with(TRAIN_RECIPE, _key_values(items, "--recipe", "FIELD"))
 
 
 def _resume_path(args: argparse.Namespace) -> Path | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from swintormer.data.defocus import spatially_varying_blur, view_psf
+from swintormer.errors import SwintormerError
 
 __all__ = [
     "TEST_LEVELS",
@@ -69,9 +70,7 @@ TEST_LEVELS = (2.0, 4.0, 6.0)
 
 def recipe_with(recipe: DefocusRecipe, overrides: dict[str, str]) -> DefocusRecipe:
     """``recipe`` with fields replaced from ``{"name": "value"}`` strings (ranges as ``"low,high"``)."""
-    from swintormer.errors import SwintormerError
-
-    fields = {f.name: f for f in dataclasses.fields(DefocusRecipe) if f.name != "dual_pixel"}
+    fields = [f.name for f in dataclasses.fields(DefocusRecipe) if f.name != "dual_pixel"]
     changes: dict[str, object] = {}
     for name, text in overrides.items():
         if name not in fields:
