@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from swintormer.data.defocus import disk_psf, half_aperture_psf, psf_blur, spatially_varying_blur, view_psf
 from swintormer.data.dpdd import DPDD_INDOOR, DPDD_TEST_COUNT, find_split, read_pair, scan_split
-from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, collate
+from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, collate, crop_window
 from swintormer.data.photos import PHOTOS, load_photo, split_photos
+from swintormer.data.sources import scaled_window
 from swintormer.data.synthetic import DefocusRecipe, level_recipe, quantize, recipe_with, synthesize_defocus
 from swintormer.data.writer import write_synthetic_split
 from swintormer.errors import SwintormerError
@@ -87,7 +89,9 @@ def test_in_focus_scenes_and_recipe_overrides(rocket):
     changed = np.abs(bokeh.target - sharp).max(axis=2) > 0.02
     assert 0.05 < changed.mean() < 0.95 and np.abs(bokeh.center - bokeh.target).max() < 1e-4
     for bad, message in [({"radius": "1"}, "unknown recipe field 'radius'"), ({"max_radius": "4"}, "needs low,high"),
-                         ({"in_focus_prob": "often"}, "in_focus_prob='often'")]:  # fmt: skip
+                         ({"in_focus_prob": "often"}, "in_focus_prob='often'"),
+                         ({"bokeh_prob": "1.5"}, "a probability, between 0 and 1"),
+                         ({"photo_scale": "0,1"}, "must be positive")]:  # fmt: skip
         with pytest.raises(SwintormerError, match=message):
             recipe_with(base, bad)
 
@@ -106,9 +110,37 @@ def test_photo_split_is_fixed_and_holds_out_the_sample_and_duplicates():
     stereo = {p.split for p in PHOTOS if p.source == "stereo_motorcycle"}
     assert stereo == {"train"}
     sources = {p.source for p in split_photos("test")}
-    assert not sources & {p.source for p in split_photos("train")}
+    assert not sources & {p.source for p in split_photos("train")}  # across packages too (PyWavelets' camera)
     gray = load_photo(next(p for p in PHOTOS if p.name == "camera"), max_side=64)
     assert gray.shape == (64, 64, 3) and np.array_equal(gray[:, :, 0], gray[:, :, 2])
+    assert {p.package for p in split_photos("train")} == {"skimage", "pywt", "sklearn", "matplotlib"}
+
+
+@pytest.mark.parametrize("name", ["aero", "china", "grace_hopper"])
+def test_photographs_of_the_train_extra_load_as_rgb(name):
+    photo = next(p for p in PHOTOS if p.name == name)
+    image = load_photo(photo, max_side=100)
+    assert image.dtype == np.float32 and image.shape[2] == 3 and max(image.shape[:2]) == 100
+    assert 0 <= image.min() and image.max() <= 1 and image.std() > 0.05
+
+
+def test_a_missing_photo_package_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # what `import sklearn` meets when it is not installed
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(SwintormerError, match=r"ships with scikit-learn, which is not installed: pip install 'swintormer\[train\]'"):
+        load_photo(next(p for p in PHOTOS if p.name == "china"))
+
+
+def test_scaled_window_zooms_out_and_keeps_the_default_draws():
+    ramp = np.tile(np.arange(300, dtype=np.float32)[None, :, None] / 300, (200, 1, 3))
+    plain = scaled_window(ramp, 64, (1.0, 1.0), np.random.default_rng(3))
+    y, x = crop_window(200, 300, 64, np.random.default_rng(3))
+    np.testing.assert_array_equal(plain, ramp[y : y + 64, x : x + 64])  # (1, 1) draws nothing extra
+    half = scaled_window(ramp, 64, (0.5, 0.5), np.random.default_rng(3))
+    assert half.shape == (64, 64, 3)
+    np.testing.assert_allclose(np.diff(half[32, 8:56, 0]), 2 / 300, rtol=1e-3)  # twice the content per pixel
+    small = scaled_window(ramp[:40, :40], 64, (0.8, 0.9), np.random.default_rng(0))  # padded, then resized
+    assert small.shape == (64, 64, 3) and 0 <= small.min() and small.max() <= 1
 
 
 def test_augmentations_are_identical_across_views_and_all_distinct():

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "synth",
         help="write a synthetic DPDD-layout dataset (real photographs, physically modelled defocus)",
-        description="Defocus scikit-image's bundled photographs (depth-varying disk PSFs, dual-pixel half-aperture "
+        description="Defocus the photographs Python packages ship (scikit-image's; PyWavelets', scikit-learn's and "
+        "matplotlib's for the train split) (depth-varying disk PSFs, dual-pixel half-aperture "
         "views, sensor noise, quantisation) and write OUT/<split>/{inputC,inputL,inputR,target}/*.png (16-bit) "
         "plus categories.json. The test split holds photographs never used for training.",
     )

@@ -100,14 +100,33 @@ class SyntheticPairs:
         rng = sample_rng(self.seed, index)
         i = int(rng.integers(len(self.images)))
         image, size, m = self.images[i], self.crop + 2 * self.margin, self.margin
-        if min(image.shape[:2]) < size:
-            image = np.pad(image, [(0, max(0, size - n)) for n in image.shape[:2]] + [(0, 0)], mode="reflect")
-        y, x = crop_window(*image.shape[:2], size, rng)
-        sample = synthesize_defocus(image[y : y + size, x : x + size], self.recipe, rng)
+        window = scaled_window(image, size, self.recipe.photo_scale, rng)
+        sample = synthesize_defocus(window, self.recipe, rng)
         inner = (slice(m, m + self.crop), slice(m, m + self.crop))
         views = [sample.right, sample.left] if self.recipe.dual_pixel else [sample.center]
         inputs = np.concatenate([v[inner] for v in views], axis=2)
         return _finish(inputs, sample.target[inner], rng, self.augment, self.photos[i].name)
+
+
+def scaled_window(image: np.ndarray, size: int, scale: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """A random ``[size, size, C]`` window of ``image`` ``[H, W, C]`` resized by a factor drawn from ``scale``.
+
+    The factor is drawn only when ``scale != (1, 1)``; the window is cut at ``size / factor``
+    pixels and resized with an area filter (a cubic one when enlarging). A photograph smaller
+    than the window is reflect-padded first.
+    """
+    import cv2
+
+    factor = float(rng.uniform(*scale)) if tuple(scale) != (1.0, 1.0) else 1.0
+    cut = max(1, round(size / factor))
+    if min(image.shape[:2]) < cut:
+        image = np.pad(image, [(0, max(0, cut - n)) for n in image.shape[:2]] + [(0, 0)], mode="reflect")
+    y, x = crop_window(*image.shape[:2], cut, rng)
+    window = image[y : y + cut, x : x + cut]
+    if cut == size:
+        return window
+    interpolation = cv2.INTER_AREA if cut > size else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(window, (size, size), interpolation=interpolation), 0.0, 1.0)
 
 
 def training_sources(

@@ -45,6 +45,9 @@ class DefocusRecipe:
     whose *target* has a shallow depth of field of its own, as most real photographs (a background
     blurred by a radius drawn from ``bokeh_radius``): the model learns that blur far beyond the
     recipe's is part of the scene, not something to undo (also drawn only when above 0).
+    ``photo_scale``: the crop is cut from the photograph resized by a factor drawn from this
+    range (area filter; below 1 packs more detail into a crop), so a model meets textures at
+    scales the few photographs do not have (drawn only when not ``(1, 1)``).
     ``depth_cells``: coarseness of the depth map
     (control points per side). ``shot_noise``: noise variance per unit of intensity;
     ``read_noise``: its signal-independent standard deviation. ``bits``: quantisation choices.
@@ -55,6 +58,7 @@ class DefocusRecipe:
     in_focus_prob: float = 0.0
     bokeh_prob: float = 0.0
     bokeh_radius: tuple[float, float] = (6.0, 14.0)
+    photo_scale: tuple[float, float] = (1.0, 1.0)
     depth_cells: tuple[int, int] = (1, 5)
     shot_noise: tuple[float, float] = (0.0, 1e-4)
     read_noise: tuple[float, float] = (0.0, 3e-3)
@@ -86,6 +90,10 @@ def recipe_with(recipe: DefocusRecipe, overrides: dict[str, str]) -> DefocusReci
                 value = type(default)(text)
         except ValueError as e:
             raise SwintormerError(f"recipe {name}={text!r}: {e} (default {default})") from e
+        if name.endswith("_prob") and not 0 <= value <= 1:  # type: ignore[operator]
+            raise SwintormerError(f"recipe {name}={text!r}: a probability, between 0 and 1")
+        if name == "photo_scale" and min(value) <= 0:  # type: ignore[call-overload]
+            raise SwintormerError(f"recipe {name}={text!r}: scale factors must be positive, e.g. 0.5,1")
         changes[name] = value
     return dataclasses.replace(recipe, **changes)
 
