@@ -180,6 +180,17 @@ def test_written_split_round_trips_16_bit_and_pairs_up(synthetic_root):
     np.testing.assert_array_equal(read_image(split.pairs[0].inputs[0]).array, np.rint(sample.right * 65535).astype(np.uint16))
 
 
+def test_seen_split_is_the_test_recipe_on_the_training_photographs():
+    from swintormer.data.writer import synthetic_jobs
+
+    seen, test = synthetic_jobs("seen", levels=(2.0, 4.0)), synthetic_jobs("test", levels=(2.0, 4.0))
+    assert {j[1].name for j in seen} == {p.name for p in split_photos("train")} and len(seen) == 2 * len(split_photos("train"))
+    assert {j[2] for j in seen} == {j[2] for j in test}  # the same two level recipes
+    assert not {j[3] for j in seen} & {j[3] for j in test}  # realisations of their own
+    with pytest.raises(SwintormerError, match="unknown synthetic split 'val'"):
+        synthetic_jobs("val")
+
+
 def test_dpdd_layout_errors_are_clear(synthetic_root, tmp_path):
     with pytest.raises(SwintormerError, match="not a DPDD-layout folder"):
         find_split(tmp_path)

@@ -21,9 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plus categories.json. The test split holds photographs never used for training.",
     )
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="dataset root")
-    p.add_argument("--split", choices=("test", "train", "both"), default="test", help="which split(s) to write (default test)")
+    p.add_argument("--split", choices=("test", "train", "both", "seen"), default="test",
+                   help="which split(s) to write (default test; both = train and test; seen = the test split's blur levels "
+                        "on the training photographs, to compare with test: how much a model learned its photographs)")
     p.add_argument("--levels", type=float, nargs="+", default=list(TEST_LEVELS), metavar="R",
-                   help=f"test split: largest blur radii in pixels (default {' '.join(f'{v:g}' for v in TEST_LEVELS)})")
+                   help=f"test and seen splits: largest blur radii in pixels (default {' '.join(f'{v:g}' for v in TEST_LEVELS)})")
     p.add_argument("--variants", type=int, default=8, help="train split: realisations per photograph (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of every realisation (default 0)")
     p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"downscale photographs to this long side first (default {MAX_SIDE})")

@@ -3,7 +3,8 @@
 ``write_synthetic_split(root, "test")`` defocuses every held-out photograph at each blur level of
 :data:`~swintormer.data.synthetic.TEST_LEVELS` (depth-varying blur, noise, quantisation), and
 ``"train"`` draws ``variants`` realisations of every training photograph from the training
-recipe. Each image is written as ``<root>/<split>/{inputC,inputL,inputR,target}/<name>.png``
+recipe. ``"seen"`` is the test split's recipe on the *training* photographs: a model that scores
+far better there than on ``"test"`` has learned its photographs rather than deblurring. Each image is written as ``<root>/<split>/{inputC,inputL,inputR,target}/<name>.png``
 (16-bit PNG, as DPDD), with ``categories.json`` beside the folders.
 """
 
@@ -24,7 +25,7 @@ from swintormer.data.synthetic import TEST_LEVELS, TRAIN_RECIPE, DefocusRecipe, 
 from swintormer.errors import SwintormerError
 from swintormer.imageio import write_image
 
-__all__ = ["synthetic_jobs", "write_synthetic_split"]
+__all__ = ["SPLITS", "synthetic_jobs", "write_synthetic_split"]
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,24 @@ log = logging.getLogger(__name__)
 Job = tuple[str, Photo, DefocusRecipe, tuple[int, ...]]
 
 
+#: what :func:`write_synthetic_split` can write
+SPLITS: tuple[str, ...] = ("test", "train", "seen")
+
+
 def synthetic_jobs(
-    split: Split, seed: int = 0, levels: Sequence[float] = TEST_LEVELS, variants: int = 8, dual_pixel: bool = True,
+    split: str, seed: int = 0, levels: Sequence[float] = TEST_LEVELS, variants: int = 8, dual_pixel: bool = True,
 ) -> list[Job]:
-    """What :func:`write_synthetic_split` writes: test photos x ``levels``, or train photos x ``variants``."""
+    """What :func:`write_synthetic_split` writes: test (or, ``"seen"``, train) photos x ``levels``, or train photos x ``variants``."""
+    if split not in SPLITS:
+        raise SwintormerError(f"unknown synthetic split {split!r}: expected one of {', '.join(SPLITS)}")
     jobs: list[Job] = []
-    for p, photo in enumerate(split_photos(split)):
-        if split == "test":
+    photos: Split = "test" if split == "test" else "train"
+    for p, photo in enumerate(split_photos(photos)):
+        if split != "train":
             for level in levels:
                 recipe = level_recipe(level, dual_pixel)
-                jobs.append((f"{photo.name}_r{level:g}", photo, recipe, (seed, 1, p, round(level * 1000))))
+                tag = 1 if split == "test" else 2
+                jobs.append((f"{photo.name}_r{level:g}", photo, recipe, (seed, tag, p, round(level * 1000))))
         else:
             recipe = dataclasses.replace(TRAIN_RECIPE, dual_pixel=dual_pixel)
             jobs.extend((f"{photo.name}_v{v:02d}", photo, recipe, (seed, 0, p, v)) for v in range(variants))
@@ -50,7 +59,7 @@ def synthetic_jobs(
 
 def write_synthetic_split(
     root: str | Path,
-    split: Split = "test",
+    split: str = "test",
     seed: int = 0,
     levels: Sequence[float] = TEST_LEVELS,
     variants: int = 8,
@@ -64,7 +73,7 @@ def write_synthetic_split(
     ``max_side`` downscales the photographs first (tests use small ones); ``dual_pixel=False``
     writes only ``inputC`` and ``target``.
     """
-    if split == "test" and (not levels or min(levels) <= 0):
+    if split != "train" and (not levels or min(levels) <= 0):
         raise SwintormerError(f"blur levels must be positive radii in pixels, got {list(levels)}")
     if split == "train" and variants < 1:
         raise SwintormerError(f"need at least one variant per photograph, got {variants}")
