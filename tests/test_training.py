@@ -172,3 +172,18 @@ def test_perceptual_loss_from_local_vgg16_weights(tmp_path):
     assert "perceptual" in metrics
     with pytest.raises(SwintormerError, match="never downloads"):
         load_vgg16_features(tmp_path / "missing.pth")
+
+
+def test_psnr_pixel_loss_is_minus_the_mean_image_psnr_and_trains():
+    task = build_task("restorer", StageOptions(model="restormer-tiny", extra={"loss": "psnr"}))
+    target = torch.rand(2, 3, 32, 32)
+    noisy = target + torch.tensor([0.01, 0.1]).view(2, 1, 1, 1) * torch.randn(2, 3, 32, 32)
+    loss, metrics = task.loss_fn(task.modules, {"input": noisy, "target": target})  # the fresh model is the identity
+    per_image = 10 * torch.log10(1 / (noisy - target).pow(2).flatten(1).mean(1))
+    assert float(loss.detach()) == pytest.approx(-float(per_image.mean()) / 10, rel=1e-5)
+    assert metrics["psnr"] == pytest.approx(metrics["psnr_input"], abs=1e-4)  # clamped, as evaluation does
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.modules["restorer"].parameters())
+    for extra, message in [({"loss": "l2"}, "choose from l1, psnr"), ({"los": "psnr"}, "takes only the stage option loss")]:
+        with pytest.raises(SwintormerError, match=message):
+            build_task("restorer", StageOptions(model="restormer-tiny", extra=extra))

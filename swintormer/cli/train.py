@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-batches", type=int, default=4, help="batches per validation (default 4)")
     p.add_argument("--perceptual-weights", metavar="PATH", help="local VGG16 weights (torchvision layout) to add a perceptual loss")
     p.add_argument("--perceptual-weight", type=float, default=0.01, help="weight of the perceptual loss (default 0.01)")
-    p.add_argument("--stage-option", action="append", default=[], metavar="KEY=VALUE", help="stage-specific option (repeatable)")
+    p.add_argument("--stage-option", action="append", default=[], metavar="KEY=VALUE", help="stage-specific option (repeatable): restorer loss=l1|psnr (minus the mean per-image PSNR, the evaluation's average); prior-restorer restorer=CKPT, prior_steps=N")
     _add_data_options(p)
     _add_optim_options(p)
     p.set_defaults(func=run)

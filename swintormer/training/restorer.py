@@ -1,4 +1,4 @@
-"""The ``restorer`` training stage: L1 to the sharp target, plus an optional perceptual term."""
+"""The ``restorer`` training stage: L1 (or PSNR) to the sharp target, plus an optional perceptual term."""
 
 from __future__ import annotations
 
@@ -12,33 +12,49 @@ from torch import nn
 from swintormer.errors import SwintormerError
 from swintormer.training.tasks import Batch, StageOptions, TrainTask
 
-__all__ = ["restoration_loss", "restorer_loss", "restorer_task", "start_from_identity"]
+__all__ = ["PIXEL_LOSSES", "restoration_loss", "restorer_loss", "restorer_task", "start_from_identity"]
 
 log = logging.getLogger(__name__)
+
+#: the pixel losses ``--stage-option loss=NAME`` chooses from (``l1``, the reference's, is the default)
+PIXEL_LOSSES = ("l1", "psnr")
+
+
+def _image_psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``[b]``: each ``[3, h, w]`` image's PSNR in dB (differentiable; output not clamped)."""
+    mse = (output.float() - target.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
 
 
 def _batch_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
     """Mean over the batch of each ``[3, h, w]`` image's PSNR (output clamped to ``[0, 1]``), dB."""
-    mse = (output.detach().float().clamp(0, 1) - target.float()).pow(2).flatten(1).mean(1)
-    return float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())
+    return float(_image_psnr(output.detach().float().clamp(0, 1), target).mean())
 
 
-def restorer_loss(modules: Mapping[str, nn.Module], batch: Batch, perceptual_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """``L1(restorer(input), target)`` [+ ``perceptual_weight`` x VGG16 distance]."""
-    return restoration_loss(modules["restorer"](batch["input"]), batch, modules, perceptual_weight)
+def restorer_loss(
+    modules: Mapping[str, nn.Module], batch: Batch, perceptual_weight: float = 0.0, pixel_loss: str = "l1"
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``L1(restorer(input), target)`` (or minus the PSNR) [+ ``perceptual_weight`` x VGG16 distance]."""
+    return restoration_loss(modules["restorer"](batch["input"]), batch, modules, perceptual_weight, pixel_loss)
 
 
 def restoration_loss(
-    output: torch.Tensor, batch: Batch, modules: Mapping[str, nn.Module], perceptual_weight: float = 0.0
+    output: torch.Tensor, batch: Batch, modules: Mapping[str, nn.Module], perceptual_weight: float = 0.0,
+    pixel_loss: str = "l1",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``L1(output, target)`` [+ ``perceptual_weight`` x VGG16 distance, when ``modules`` has one].
 
+    ``pixel_loss="psnr"`` minimises minus the batch's mean per-image PSNR divided by 10 (dB/10,
+    so it is of the order of 1-5) instead: the evaluation's own average, which weighs each crop's
+    error by the inverse of its size, so nearly sharp crops count as much as badly blurred ones.
     Logged: ``l1``, ``psnr`` of the output and ``psnr_input`` of the (first view of the) input.
     """
+    if pixel_loss not in PIXEL_LOSSES:
+        raise SwintormerError(f"unknown pixel loss {pixel_loss!r}: choose from {', '.join(PIXEL_LOSSES)}")
     target = batch["target"]
     l1 = F.l1_loss(output.float(), target)
     metrics = {"l1": float(l1.detach()), "psnr": _batch_psnr(output, target), "psnr_input": _batch_psnr(batch["input"][:, :3], target)}
-    loss = l1
+    loss = l1 if pixel_loss == "l1" else -_image_psnr(output, target).mean() / 10
     if "perceptual" in modules and perceptual_weight > 0:
         term = modules["perceptual"](output.float(), target)
         loss = loss + perceptual_weight * term
@@ -99,12 +115,18 @@ def restorer_task(options: StageOptions) -> TrainTask:
         helpers["perceptual"] = PerceptualLoss(load_vgg16_features(options.perceptual_weights))
         weight = options.perceptual_weight
         log.info("perceptual loss on (VGG16 from %s, weight %g)", options.perceptual_weights, weight)
-    if options.extra:
-        raise SwintormerError(f"the restorer stage takes no stage options, got {sorted(options.extra)}")
+    extra = dict(options.extra)
+    pixel_loss = str(extra.pop("loss", "l1"))
+    if extra:
+        raise SwintormerError(f"the restorer stage takes only the stage option loss={'|'.join(PIXEL_LOSSES)}, got {sorted(extra)}")
+    if pixel_loss not in PIXEL_LOSSES:
+        raise SwintormerError(f"--stage-option loss={pixel_loss}: choose from {', '.join(PIXEL_LOSSES)}")
+    if pixel_loss != "l1":
+        log.info("pixel loss: %s", pixel_loss)
     return TrainTask(
         modules={"restorer": model.train()},
         trainable=("restorer",),
-        loss_fn=lambda modules, batch: restorer_loss(modules, batch, weight),
+        loss_fn=lambda modules, batch: restorer_loss(modules, batch, weight, pixel_loss),
         helpers=helpers,
         metadata={"model": name, "stage": "restorer"},
         in_channels=model.config.in_channels,
