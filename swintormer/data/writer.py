@@ -4,8 +4,9 @@
 :data:`~swintormer.data.synthetic.TEST_LEVELS` (depth-varying blur, noise, quantisation), and
 ``"train"`` draws ``variants`` realisations of every training photograph from the training
 recipe. ``"seen"`` is the test split's recipe on the *training* photographs: a model that scores
-far better there than on ``"test"`` has learned its photographs rather than deblurring. Each image is written as ``<root>/<split>/{inputC,inputL,inputR,target}/<name>.png``
-(16-bit PNG, as DPDD), with ``categories.json`` beside the folders.
+far better there than on ``"test"`` has learned its photographs rather than deblurring. Each
+image is written as ``<root>/<split>/{inputC,inputL,inputR,target}/<name>.png`` (16-bit PNG, as
+DPDD), with ``categories.json`` beside the folders.
 """
 
 from __future__ import annotations
