@@ -48,3 +48,31 @@ $S train --synthetic --init runs/cpu-focus-400.safetensors --recipe in_focus_pro
     --crop 128 --batch 8 --steps 1200 --warmup 20 --lr 1e-4 --seed 14 --threads 2 --val-every 400 \
     --save-every 100 --time-limit 36 --out runs/cpu-bokeh
 cp runs/cpu-bokeh/model.safetensors swintormer/assets/swintormer-tiny.safetensors
+
+# --- 2026-11-27, second session: more photographs (the `train` extra), photo_scale, PSNR loss ------
+# 9. From run 8 with 19 training photographs and crops cut from photographs resized by 0.6-1
+#    (swintormer-tiny/6-photos). Steps 1-1,400 ran with --threads 2; it was then stopped and
+#    resumed (`--resume auto`, same arguments but --threads 1, pinned with taskset -c 0) beside step 10.
+$S train --synthetic --init swintormer/assets/swintormer-tiny.safetensors --recipe in_focus_prob=0.2 \
+    --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1 --crop 128 --batch 8 --steps 3600 --warmup 50 \
+    --lr 2e-4 --seed 16 --threads 1 --val-every 600 --save-every 200 --time-limit 100 --out runs/cpu-photos
+# 10. The same from run 8 with the PSNR loss (swintormer-tiny/6-psnr; a comparison, not bundled)
+taskset -c 1 $S train --synthetic --init swintormer/assets/swintormer-tiny.safetensors --recipe in_focus_prob=0.2 \
+    --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1 --stage-option loss=psnr --crop 128 --batch 8 \
+    --steps 2000 --warmup 50 --lr 1e-4 --seed 17 --threads 1 --val-every 500 --save-every 100 \
+    --time-limit 60 --out runs/cpu-psnr
+# 11a/11b. Side by side from run 9, one core each, the same seed (so the same crops and validation
+#    batches), L1 at lr 1e-4 and the PSNR loss at 5e-5 (swintormer-tiny/7-l1, 7-psnr); both stopped
+#    by --time-limit 27 before step 1,000 (their last.safetensors hold the EMA weights)
+COMMON="--synthetic --init runs/cpu-photos/model.safetensors --recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3
+    --recipe photo_scale=0.6,1 --crop 128 --batch 8 --steps 1000 --warmup 20 --seed 18 --threads 1 --val-every 500
+    --val-batches 8 --save-every 100 --time-limit 27"
+taskset -c 0 $S train $COMMON --lr 1e-4 --out runs/cpu-l1-2 &
+taskset -c 1 $S train $COMMON --lr 5e-5 --stage-option loss=psnr --out runs/cpu-psnr-2 &
+wait
+# choosing among 9, 11a and 11b on the training photographs (not the test split):
+$S synth --out data/synth --split seen --no-dual-pixel
+for c in runs/cpu-photos/model.safetensors runs/cpu-l1-2/last.safetensors runs/cpu-psnr-2/last.safetensors; do
+    $S eval --data data/synth --split seen --checkpoint $c -o out/eval-seen-$(basename $(dirname $c)) --figures 0
+done
+cp runs/cpu-psnr-2/model.safetensors swintormer/assets/swintormer-tiny.safetensors   # 11b: the default
