@@ -34,12 +34,21 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 $PY -c "import torch, triton, skimage, swintormer.kernels; print('torch', torch.__version__, 'triton', triton.__version__, 'skimage', skimage.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" || exit 1
 
+# Training photographs from PyWavelets, scikit-learn and matplotlib (the `train` extra): a GPU machine
+# without them reads copies carried along, made here by `python -m swintormer.data.photos --export
+# runs/photos` (carry runs/photos; PHOTO_DIR names another folder).
+if [ "$TRAIN_S" -gt 0 ] && ! $PY -c "import pywt, sklearn, matplotlib" 2>/dev/null; then
+    export SWINTORMER_PHOTO_DIR=${PHOTO_DIR:-runs/photos}
+    [ -d "$SWINTORMER_PHOTO_DIR" ] || { say "no PyWavelets/scikit-learn/matplotlib and no $SWINTORMER_PHOTO_DIR: export the photographs first"; exit 1; }
+    say "training photographs of the train extra read from $SWINTORMER_PHOTO_DIR"
+fi
+
 if [ "$TRAIN_S" -le 0 ]; then
     kernel_tests
 else
 # --- 2a. probe: 40 steps of both runs side by side, for the step rate under contention ---------
 INIT=swintormer/assets/swintormer-tiny.safetensors
-read -r -a EXTRA <<<"${EXTRA_OPTS:-}"  # e.g. EXTRA_OPTS='--recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3'
+read -r -a EXTRA <<<"${EXTRA_OPTS:-}"  # e.g. EXTRA_OPTS='--recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1'
 COMMON=(--synthetic --init "${INIT_CKPT:-$INIT}" --warmup 200 --lr 3e-4 --workers "${WORKERS:-7}" --device "${DEVICE:-cuda}" --log-every 10 "${EXTRA[@]}")
 read -r -a A <<<"${A_OPTS:---crop 128 --batch 32 --seed 10}"
 read -r -a B <<<"${B_OPTS:---crop 256 --batch 8 --seed 11}"

@@ -131,6 +131,23 @@ def test_a_missing_photo_package_names_the_extra(monkeypatch):
         load_photo(next(p for p in PHOTOS if p.name == "china"))
 
 
+def test_exported_photographs_stand_in_for_a_missing_package(monkeypatch, tmp_path):
+    from swintormer.data.photos import PHOTO_DIR_ENV, export_photos, main
+
+    china = next(p for p in PHOTOS if p.name == "china")
+    original = load_photo(china)
+    assert main(["--export", str(tmp_path)]) == 0  # the CLI a GPU session's preparation runs
+    assert sorted(f.stem for f in tmp_path.glob("*.png")) == sorted(p.name for p in PHOTOS)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    monkeypatch.setenv(PHOTO_DIR_ENV, str(tmp_path))
+    np.testing.assert_array_equal(load_photo(china), original)  # the very same pixels
+    (tmp_path / "china.png").unlink()
+    with pytest.raises(SwintormerError, match=f"or set {PHOTO_DIR_ENV}"):
+        load_photo(china)
+    assert export_photos(tmp_path / "one", [next(p for p in PHOTOS if p.name == "coins")])[0].is_file()
+
+
 def test_scaled_window_zooms_out_and_keeps_the_default_draws():
     ramp = np.tile(np.arange(300, dtype=np.float32)[None, :, None] / 300, (200, 1, 3))
     plain = scaled_window(ramp, 64, (1.0, 1.0), np.random.default_rng(3))

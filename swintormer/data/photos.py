@@ -20,14 +20,16 @@ Each photograph carries the indoor/outdoor label the evaluation groups by (as DP
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Sequence
 
 import numpy as np
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["PHOTOS", "Photo", "load_photo", "split_photos"]
+__all__ = ["PHOTOS", "PHOTO_DIR_ENV", "Photo", "export_photos", "load_photo", "split_photos"]
 
 Split = Literal["train", "test"]
 Category = Literal["indoor", "outdoor"]
@@ -84,6 +86,9 @@ PHOTOS: tuple[Photo, ...] = (
 
 #: photographs larger than this on their long side are downscaled (area filter) when loaded
 MAX_SIDE = 800
+#: environment variable naming a folder of ``<name>.png`` copies (:func:`export_photos`), read
+#: instead of a package that is not installed (a GPU machine without registry access)
+PHOTO_DIR_ENV = "SWINTORMER_PHOTO_DIR"
 
 
 def split_photos(split: Split) -> list[Photo]:
@@ -111,29 +116,71 @@ def load_photo(photo: Photo, max_side: int = MAX_SIDE) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def export_photos(folder: str | Path, photos: Sequence[Photo] = PHOTOS) -> list[Path]:
+    """Write each photograph, full size, as ``folder/<name>.png`` (8-bit RGB, the packages' pixels exactly).
+
+    With ``SWINTORMER_PHOTO_DIR=folder`` set, :func:`load_photo` reads these files for any
+    photograph whose package is not installed, so training runs on a machine without them.
+    """
+    from swintormer.imageio import write_image
+
+    return [write_image(Path(folder) / f"{p.name}.png", load_photo(p, max_side=1 << 30), bit_depth=8) for p in photos]
+
+
 def _photo_array(photo: Photo) -> np.ndarray:
-    """The photograph as its package ships it (``uint8 [H, W]`` or ``[H, W, 3|4]``)."""
+    """The photograph as its package ships it (``uint8 [H, W]`` or ``[H, W, 3|4]``), or its exported copy."""
     try:
-        if photo.package == "skimage":
-            from skimage import data
-
-            array = getattr(data, photo.source)()
-        elif photo.package == "pywt":
-            import pywt.data
-
-            array = getattr(pywt.data, photo.source)()
-        elif photo.package == "sklearn":
-            from sklearn.datasets import load_sample_image
-
-            array = load_sample_image(photo.source)
-        else:
-            from matplotlib import cbook
-            from matplotlib.image import imread
-
-            array = imread(cbook.get_sample_data(photo.source, asfileobj=False))
+        return _package_array(photo)
     except ImportError as e:
+        folder = os.environ.get(PHOTO_DIR_ENV)
+        if folder and (Path(folder) / f"{photo.name}.png").is_file():
+            from swintormer.imageio import read_image
+
+            return read_image(Path(folder) / f"{photo.name}.png").array
         raise SwintormerError(
             f"photograph {photo.name!r} ships with {DISTRIBUTIONS[photo.package]}, which is not installed: "
-            f"pip install 'swintormer[train]' (or pip install {DISTRIBUTIONS[photo.package]})"
+            f"pip install 'swintormer[train]' (or pip install {DISTRIBUTIONS[photo.package]}; or set {PHOTO_DIR_ENV} "
+            "to a folder written by `python -m swintormer.data.photos --export DIR` on a machine that has it)"
         ) from e
+
+
+def _package_array(photo: Photo) -> np.ndarray:
+    """The photograph from its package; ``ImportError`` when the package is not installed."""
+    if photo.package == "skimage":
+        from skimage import data
+
+        array = getattr(data, photo.source)()
+    elif photo.package == "pywt":
+        import pywt.data
+
+        array = getattr(pywt.data, photo.source)()
+    elif photo.package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        array = load_sample_image(photo.source)
+    else:
+        from matplotlib import cbook
+        from matplotlib.image import imread
+
+        array = imread(cbook.get_sample_data(photo.source, asfileobj=False))
     return array[photo.index] if photo.index is not None else array
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m swintormer.data.photos --export DIR``: copies of every photograph for :data:`PHOTO_DIR_ENV`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m swintormer.data.photos",
+        description=f"Write every photograph of the train/test split as DIR/<name>.png, so that a machine without "
+        f"the packages that ship them (PyWavelets, scikit-learn, matplotlib) can train with {PHOTO_DIR_ENV}=DIR.",
+    )
+    parser.add_argument("--export", required=True, metavar="DIR", help="folder to write the PNG files to")
+    args = parser.parse_args(argv)
+    paths = export_photos(args.export)
+    print(f"wrote {len(paths)} photographs to {args.export}; use them with {PHOTO_DIR_ENV}={args.export}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
