@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 
@@ -12,7 +13,7 @@ from swintormer.data.defocus import disk_psf, half_aperture_psf, psf_blur, spati
 from swintormer.data.dpdd import DPDD_INDOOR, DPDD_TEST_COUNT, find_split, read_pair, scan_split
 from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, collate, crop_window
 from swintormer.data.photos import PHOTOS, load_photo, split_photos
-from swintormer.data.sources import scaled_window
+from swintormer.data.sources import SyntheticPairs, photo_collage, scaled_window
 from swintormer.data.synthetic import DefocusRecipe, level_recipe, quantize, recipe_with, synthesize_defocus
 from swintormer.data.writer import write_synthetic_split
 from swintormer.errors import SwintormerError
@@ -158,6 +159,41 @@ def test_scaled_window_zooms_out_and_keeps_the_default_draws():
     np.testing.assert_allclose(np.diff(half[32, 8:56, 0]), 2 / 300, rtol=1e-3)  # twice the content per pixel
     small = scaled_window(ramp[:40, :40], 64, (0.8, 0.9), np.random.default_rng(0))  # padded, then resized
     assert small.shape == (64, 64, 3) and 0 <= small.min() and small.max() <= 1
+
+
+def test_photo_collage_overlays_anti_aliased_ellipses_of_other_photographs():
+    base = np.zeros((96, 96, 3), dtype=np.float32)
+    others = [np.ones((120, 150, 3), dtype=np.float32)]  # a white "photograph": coverage shows as brightness
+    rng = np.random.default_rng(5)
+    out = photo_collage(base, others, (3, 3), (1.0, 1.0), rng)
+    assert out.shape == base.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    covered = out[:, :, 0]
+    assert 0.02 < (covered > 0.5).mean() < 0.98  # some of the window covered, not all
+    edge = (covered > 0.05) & (covered < 0.95)
+    assert edge.any() and edge.mean() < 0.2  # anti-aliased boundaries: a thin band of partial coverage
+    again = photo_collage(base, others, (3, 3), (1.0, 1.0), np.random.default_rng(5))
+    np.testing.assert_array_equal(out, again)  # deterministic by seed
+    with pytest.raises(SwintormerError, match="1 <= LOW <= HIGH"):
+        recipe_with(DefocusRecipe(), {"collage_layers": "4,2"})
+
+
+def test_collage_and_color_shares_change_crops_only_when_asked():
+    photos = split_photos("train")[:3]
+    images = [load_photo(p, max_side=160) for p in photos]
+    base = DefocusRecipe(max_radius=(1.0, 2.0), bits=(16,))
+
+    def crop(recipe: DefocusRecipe, index: int = 4) -> np.ndarray:
+        return SyntheticPairs(photos, recipe, crop=32, seed=2, augment=False, images=images).sample(index).target
+
+    plain = crop(base)
+    np.testing.assert_array_equal(plain, crop(recipe_with(base, {"collage_prob": "0", "color_prob": "0"})))  # draws nothing
+    assert not np.array_equal(plain, crop(recipe_with(base, {"collage_prob": "1"})))
+    colour = recipe_with(base, {"color_prob": "1"})
+    permuted = [crop(colour, i) for i in range(12)]
+    originals = [crop(base, i) for i in range(12)]
+    assert any(not np.array_equal(p, o) for p, o in zip(permuted, originals))
+    for p, o in zip(permuted, originals):  # the same window (drawn before the colour draw), channels permuted
+        assert any(np.array_equal(p, o[:, :, list(order)]) for order in itertools.permutations(range(3)))
 
 
 def test_augmentations_are_identical_across_views_and_all_distinct():

@@ -29,7 +29,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crop", type=int, default=128, help="training crop size, a multiple of what the model needs (default 128)")
     g.add_argument("--cache", action="store_true", help="keep decoded DPDD images in memory (small datasets)")
     g.add_argument("--recipe", action="append", default=[], metavar="FIELD=VALUE",
-                   help="with --synthetic: change a field of the defocus recipe, repeatable, e.g. in_focus_prob=0.2, bokeh_prob=0.3, photo_scale=0.6,1, "
+                   help="with --synthetic: change a field of the defocus recipe, repeatable, e.g. in_focus_prob=0.2, bokeh_prob=0.3, photo_scale=0.6,1, collage_prob=0.5, color_prob=0.5, "
                         "max_radius=0.5,8, read_noise=0,0.003 (see swintormer/data/synthetic.py); validation keeps the default")
 
 

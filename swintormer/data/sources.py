@@ -18,7 +18,7 @@ from swintormer.data.synthetic import TRAIN_RECIPE, DefocusRecipe, synthesize_de
 from swintormer.errors import SwintormerError
 from swintormer.imageio import from_uint
 
-__all__ = ["DPDDPairs", "SyntheticPairs", "training_sources"]
+__all__ = ["DPDDPairs", "SyntheticPairs", "photo_collage", "scaled_window", "training_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,13 @@ class SyntheticPairs:
         rng = sample_rng(self.seed, index)
         i = int(rng.integers(len(self.images)))
         image, size, m = self.images[i], self.crop + 2 * self.margin, self.margin
-        window = scaled_window(image, size, self.recipe.photo_scale, rng)
-        sample = synthesize_defocus(window, self.recipe, rng)
+        recipe = self.recipe
+        window = scaled_window(image, size, recipe.photo_scale, rng)
+        if recipe.collage_prob > 0 and rng.random() < recipe.collage_prob:
+            window = photo_collage(window, self.images, recipe.collage_layers, recipe.photo_scale, rng)
+        if recipe.color_prob > 0 and rng.random() < recipe.color_prob:
+            window = np.ascontiguousarray(window[:, :, rng.permutation(3)])
+        sample = synthesize_defocus(window, recipe, rng)
         inner = (slice(m, m + self.crop), slice(m, m + self.crop))
         views = [sample.right, sample.left] if self.recipe.dual_pixel else [sample.center]
         inputs = np.concatenate([v[inner] for v in views], axis=2)
@@ -127,6 +132,33 @@ def scaled_window(image: np.ndarray, size: int, scale: tuple[float, float], rng:
         return window
     interpolation = cv2.INTER_AREA if cut > size else cv2.INTER_CUBIC
     return np.clip(cv2.resize(window, (size, size), interpolation=interpolation), 0.0, 1.0)
+
+
+def photo_collage(
+    base: np.ndarray, images: Sequence[np.ndarray], layers: tuple[int, int], scale: tuple[float, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``base`` ``[S, S, 3]`` overlaid with a random number (``layers``, inclusive) of ellipses, each
+    filled with a window (:func:`scaled_window`) of a random photograph of ``images``.
+
+    Ellipse sizes are log-uniform from 1/16 to 1/2 of the window (many small, few large, as in a
+    dead-leaves scene); edges are anti-aliased (drawn at 4x, area-averaged), as a sharp
+    photograph's occlusion edges are. ``float32 [S, S, 3]``.
+    """
+    import cv2
+
+    size, up = base.shape[0], 4
+    out = base.astype(np.float32, copy=True)
+    for _ in range(int(rng.integers(layers[0], layers[1] + 1))):
+        layer = scaled_window(images[int(rng.integers(len(images)))], size, scale, rng)
+        axes = np.exp(rng.uniform(np.log(size / 16), np.log(size / 2), size=2))
+        centre = rng.uniform(0, size, size=2)
+        angle = float(rng.uniform(0, 180))
+        mask = np.zeros((size * up, size * up), dtype=np.uint8)
+        cv2.ellipse(mask, tuple(int(c * up) for c in centre), tuple(int(a * up) for a in axes), angle, 0, 360, 255, -1)
+        alpha = cv2.resize(mask.astype(np.float32) / 255, (size, size), interpolation=cv2.INTER_AREA)[:, :, None]
+        out = out * (1 - alpha) + layer * alpha
+    return out
 
 
 def training_sources(

@@ -48,6 +48,11 @@ class DefocusRecipe:
     ``photo_scale``: the crop is cut from the photograph resized by a factor drawn from this
     range (area filter; below 1 packs more detail into a crop), so a model meets textures at
     scales the few photographs do not have (drawn only when not ``(1, 1)``).
+    ``collage_prob``: share of crops that are collages, the crop overlaid with ``collage_layers``
+    anti-aliased ellipses cut from other photographs (a "dead leaves" scene of real textures:
+    contents and occlusion edges no single photograph has; drawn only when above 0).
+    ``color_prob``: share of crops whose colour channels are permuted at random (blur acts on each
+    channel alike, so this is a free, valid variation; drawn only when above 0).
     ``depth_cells``: coarseness of the depth map
     (control points per side). ``shot_noise``: noise variance per unit of intensity;
     ``read_noise``: its signal-independent standard deviation. ``bits``: quantisation choices.
@@ -59,6 +64,9 @@ class DefocusRecipe:
     bokeh_prob: float = 0.0
     bokeh_radius: tuple[float, float] = (6.0, 14.0)
     photo_scale: tuple[float, float] = (1.0, 1.0)
+    collage_prob: float = 0.0
+    collage_layers: tuple[int, int] = (2, 8)
+    color_prob: float = 0.0
     depth_cells: tuple[int, int] = (1, 5)
     shot_noise: tuple[float, float] = (0.0, 1e-4)
     read_noise: tuple[float, float] = (0.0, 3e-3)
@@ -94,6 +102,8 @@ def recipe_with(recipe: DefocusRecipe, overrides: dict[str, str]) -> DefocusReci
             raise SwintormerError(f"recipe {name}={text!r}: a probability, between 0 and 1")
         if name == "photo_scale" and min(value) <= 0:  # type: ignore[call-overload]
             raise SwintormerError(f"recipe {name}={text!r}: scale factors must be positive, e.g. 0.5,1")
+        if name == "collage_layers" and not 1 <= value[0] <= value[1]:  # type: ignore[index]
+            raise SwintormerError(f"recipe {name}={text!r}: layer counts LOW,HIGH with 1 <= LOW <= HIGH, e.g. 2,8")
         changes[name] = value
     return dataclasses.replace(recipe, **changes)
 

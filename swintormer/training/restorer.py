@@ -38,6 +38,11 @@ def restorer_loss(
     return restoration_loss(modules["restorer"](batch["input"]), batch, modules, perceptual_weight, pixel_loss)
 
 
+def _check_pixel_loss(name: str) -> None:
+    if name not in PIXEL_LOSSES:
+        raise SwintormerError(f"unknown pixel loss {name!r} (--stage-option loss=NAME): choose from {', '.join(PIXEL_LOSSES)}")
+
+
 def restoration_loss(
     output: torch.Tensor, batch: Batch, modules: Mapping[str, nn.Module], perceptual_weight: float = 0.0,
     pixel_loss: str = "l1",
@@ -49,8 +54,7 @@ def restoration_loss(
     error by the inverse of its size, so nearly sharp crops count as much as badly blurred ones.
     Logged: ``l1``, ``psnr`` of the output and ``psnr_input`` of the (first view of the) input.
     """
-    if pixel_loss not in PIXEL_LOSSES:
-        raise SwintormerError(f"unknown pixel loss {pixel_loss!r}: choose from {', '.join(PIXEL_LOSSES)}")
+    _check_pixel_loss(pixel_loss)
     target = batch["target"]
     l1 = F.l1_loss(output.float(), target)
     metrics = {"l1": float(l1.detach()), "psnr": _batch_psnr(output, target), "psnr_input": _batch_psnr(batch["input"][:, :3], target)}
@@ -119,8 +123,7 @@ def restorer_task(options: StageOptions) -> TrainTask:
     pixel_loss = str(extra.pop("loss", "l1"))
     if extra:
         raise SwintormerError(f"the restorer stage takes only the stage option loss={'|'.join(PIXEL_LOSSES)}, got {sorted(extra)}")
-    if pixel_loss not in PIXEL_LOSSES:
-        raise SwintormerError(f"--stage-option loss={pixel_loss}: choose from {', '.join(PIXEL_LOSSES)}")
+    _check_pixel_loss(pixel_loss)
     if pixel_loss != "l1":
         log.info("pixel loss: %s", pixel_loss)
     return TrainTask(
