@@ -71,7 +71,9 @@ class SyntheticPairs:
     """Crops of real photographs, each defocused afresh (:func:`synthesize_defocus`) when drawn.
 
     Only the crop and a margin as wide as the largest PSF are blurred, so a sample costs
-    milliseconds and every sample has its own depth map, focus, noise and quantisation.
+    milliseconds and every sample has its own depth map, focus, noise and quantisation. The
+    recipe may first resize the photograph (``photo_scale``), overlay pieces of others
+    (``collage_prob``, :func:`photo_collage`) and permute the colour channels (``color_prob``).
     Photographs smaller than the crop plus margin are reflect-padded.
     """
 
