@@ -48,7 +48,7 @@ if [ "$TRAIN_S" -le 0 ]; then
 else
 # --- 2a. probe: 40 steps of both runs side by side, for the step rate under contention ---------
 INIT=swintormer/assets/swintormer-tiny.safetensors
-read -r -a EXTRA <<<"${EXTRA_OPTS:-}"  # e.g. EXTRA_OPTS='--recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1'
+read -r -a EXTRA <<<"${EXTRA_OPTS:-}"  # e.g. EXTRA_OPTS='--recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1 --recipe collage_prob=0.5 --recipe color_prob=0.5'
 COMMON=(--synthetic --init "${INIT_CKPT:-$INIT}" --warmup 200 --lr 3e-4 --workers "${WORKERS:-7}" --device "${DEVICE:-cuda}" --log-every 10 "${EXTRA[@]}")
 read -r -a A <<<"${A_OPTS:---crop 128 --batch 32 --seed 10}"
 read -r -a B <<<"${B_OPTS:---crop 256 --batch 8 --seed 11}"

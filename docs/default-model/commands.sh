@@ -75,4 +75,20 @@ $S synth --out data/synth --split seen --no-dual-pixel
 for c in runs/cpu-photos/model.safetensors runs/cpu-l1-2/last.safetensors runs/cpu-psnr-2/last.safetensors; do
     $S eval --data data/synth --split seen --checkpoint $c -o out/eval-seen-$(basename $(dirname $c)) --figures 0
 done
-cp runs/cpu-psnr-2/model.safetensors swintormer/assets/swintormer-tiny.safetensors   # 11b: the default
+cp runs/cpu-psnr-2/model.safetensors swintormer/assets/swintormer-tiny.safetensors   # 11b: the default until 12a
+
+# --- 2026-11-27, third session: collages (recipe collage_prob, color_prob) --------------------------
+# 12a/12b. Side by side from run 11b, one core each, the same seed: 12a with half the crops made
+#    collages and half channel-permuted (swintormer-tiny/8-collage, the candidate), 12b without
+#    (swintormer-tiny/8-control, its control); both finished their 3,200 steps
+COMMON="--synthetic --init swintormer/assets/swintormer-tiny.safetensors --recipe in_focus_prob=0.2
+    --recipe bokeh_prob=0.3 --recipe photo_scale=0.6,1 --crop 128 --batch 8 --steps 3200 --warmup 50
+    --lr 2e-4 --seed 19 --threads 1 --val-every 800 --val-batches 8 --save-every 100 --time-limit 88"
+taskset -c 0 $S train $COMMON --recipe collage_prob=0.5 --recipe color_prob=0.5 --out runs/cpu-collage &
+taskset -c 1 $S train $COMMON --out runs/cpu-control &
+wait
+for r in collage control; do
+    $S eval --data data/synth --checkpoint runs/cpu-$r/model.safetensors --baseline unsharp -o out/eval-$r --figures 0
+    $S eval --data data/synth --split seen --checkpoint runs/cpu-$r/model.safetensors -o out/eval-seen-$r --figures 0
+done
+cp runs/cpu-collage/model.safetensors swintormer/assets/swintormer-tiny.safetensors   # 12a: the default
