@@ -110,7 +110,7 @@ class SyntheticPairs:
             window = np.ascontiguousarray(window[:, :, rng.permutation(3)])
         sample = synthesize_defocus(window, recipe, rng)
         inner = (slice(m, m + self.crop), slice(m, m + self.crop))
-        views = [sample.right, sample.left] if self.recipe.dual_pixel else [sample.center]
+        views = [sample.right, sample.left] if recipe.dual_pixel else [sample.center]
         inputs = np.concatenate([v[inner] for v in views], axis=2)
         return _finish(inputs, sample.target[inner], rng, self.augment, self.photos[i].name)
 
