@@ -92,3 +92,16 @@ for r in collage control; do
     $S eval --data data/synth --split seen --checkpoint runs/cpu-$r/model.safetensors -o out/eval-seen-$r --figures 0
 done
 cp runs/cpu-collage/model.safetensors swintormer/assets/swintormer-tiny.safetensors   # 12a: the default
+# 13a/13b (exploration, not bundled). From run 12a side by side, one core each, the same seed,
+#    lr 5e-5, 1,100 steps (25 minutes each): 13a without collages (swintormer-tiny/9-no-collage),
+#    13b with a fifth of the crops collages (swintormer-tiny/9-collage-0.2)
+COMMON="--synthetic --init runs/cpu-collage/model.safetensors --recipe in_focus_prob=0.2 --recipe bokeh_prob=0.3
+    --recipe photo_scale=0.6,1 --crop 128 --batch 8 --steps 1100 --warmup 20 --lr 5e-5 --seed 20 --threads 1
+    --val-every 1100 --val-batches 8 --save-every 100 --time-limit 33"
+taskset -c 0 $S train $COMMON --out runs/cpu-nocollage &
+taskset -c 1 $S train $COMMON --recipe collage_prob=0.2 --recipe color_prob=0.5 --out runs/cpu-collage02 &
+wait
+for r in nocollage collage02; do
+    $S eval --data data/synth --checkpoint runs/cpu-$r/model.safetensors -o out/eval-$r --figures 0
+    $S deblur swintormer/assets/sample_blurry.png --checkpoint runs/cpu-$r/model.safetensors -o out/sample-$r.png
+done
