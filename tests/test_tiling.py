@@ -17,12 +17,12 @@ from swintormer.tiling import plan_tiles, tile_starts, tiled_apply
 
 
 #: mean |tiled - whole| / mean |whole - input| on the interior, for the bundled default model.
-#: Measured 0.41 for the run-12a default and for run 11b (swintormer/assets/README.md), 0.66 for run 8, 0.562 for
-#: run 1 and 0.5 for the random-weight default. The ratio's denominator is what the model changes
-#: on this in-focus photograph (runs 8 and later were trained to leave sharp detail alone), so the
-#: absolute bound below is the one that tracks tiling.
+#: Measured 0.41 for the run-12a default and for run 11b (swintormer/assets/README.md), 0.66 for
+#: run 8, 0.562 for run 1 and 0.5 for the random-weight default. The ratio's denominator is what
+#: the model changes on this in-focus photograph (runs 8 and later were trained to leave sharp
+#: detail alone), so the absolute bound below is the one that tracks tiling.
 TILING_TOLERANCE = 0.6
-#: the same discrepancy in absolute terms: mean |tiled - whole| on the interior (measured 0.037/255
+#: the same discrepancy in absolute terms: mean |tiled - whole| on the interior (measured 0.039/255
 #: for run 12a, 0.037/255 for run 11b, 0.245/255 for run 8, 0.42/255 for run 1)
 TILING_ABS_TOLERANCE = 0.12 / 255
 
