@@ -49,6 +49,14 @@ def default_model():
     return resolve_model()
 
 
+@pytest.fixture(scope="session")
+def prior_model():
+    """The bundled prior model (``swintormer-tiny-prior``), so the prior path is measured with trained weights."""
+    from swintormer.inference import resolve_model
+
+    return resolve_model("swintormer-tiny-prior")
+
+
 def photo(name: str) -> np.ndarray:
     from skimage import data
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 
@@ -67,4 +68,10 @@ def test_roofline_estimate(record):
         "benchmarks/bench_kernels.py writes one on a GPU.",
     ]
     record("estimate", {"estimates": estimates, "notes": notes})
-    assert all(e["tiles_per_s"] > 0 for e in estimates.values())
+    # A known answer: swintormer-dpdd in fp32 is compute-bound, 2 x 33.33 GMACs at 13.4 TFLOP/s.
+    dpdd = estimates["RTX 2080 Ti (published peak) swintormer-dpdd fp32"]
+    assert dpdd["bound"] == "compute" and dpdd["gflop_per_tile"] == pytest.approx(66.66, rel=1e-3)
+    assert dpdd["tiles_per_s"] == pytest.approx(13.4e12 / 66.66e9, rel=1e-3)
+    for e in estimates.values():  # fp16 halves the bytes: never slower than fp32
+        twin = estimates[f"RTX 2080 Ti (published peak) {e['model']} fp32"]
+        assert e["tiles_per_s"] >= twin["tiles_per_s"]

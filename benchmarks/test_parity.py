@@ -11,7 +11,9 @@ from swintormer.metrics import psnr
 from swintormer.serving.client import DeblurClient
 
 OPTIONS = TileOptions(batch=8)
-BARS = {"onnxruntime-fp32": 60.0, "triton-server-fp32": 50.0, "onnxruntime-fp16": 45.0}
+#: Floors a few dB under what was measured on the 2-core CPU (fp32: 155.8-157.2 dB for ONNX Runtime
+#: in-process and in the server, the same graph; fp16 graphs: 97.6-97.9 dB).
+BARS = {"onnxruntime-fp32": 150.0, "triton-server-fp32": 150.0, "onnxruntime-fp16": 93.0}
 
 
 def _run(model, backend: str, image: np.ndarray, precision: str = "fp32") -> np.ndarray:
@@ -63,7 +65,10 @@ def test_tensorrt_matches_pytorch(default_model, bench_photos, record):
     record("parity_tensorrt", {"psnr_db": scores})
 
 
-FULL_SIZE = ("swintormer-dpdd", "restormer-defocus-single", "swintormer-dpdd-prior")
+#: (fp32, fp16) floors a few dB under the recorded run (BENCHMARKS.md, 2026-11-26: fp32 127.3 / 136.0 /
+#: 125.8 dB, fp16 66.1 / 81.8 / 64.5 dB).
+FULL_SIZE_BARS = {"swintormer-dpdd": (122.0, 62.0), "restormer-defocus-single": (131.0, 77.0), "swintormer-dpdd-prior": (120.0, 60.0)}
+FULL_SIZE = tuple(FULL_SIZE_BARS)
 
 
 @pytest.mark.slow
@@ -92,7 +97,7 @@ def test_full_size_models_onnxruntime_parity(variant, full_size, record):
         image = np.concatenate([image, np.roll(image, 2, axis=1)], axis=2)
     ref = deblur_array(image, torch_tile_fn(model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
     scores = {}
-    for precision, floor in ((Precision.FP32, 60.0), (Precision.FP16, 45.0)):
+    for precision, floor in zip((Precision.FP32, Precision.FP16), FULL_SIZE_BARS[variant]):
         files = export_components(model, specs_for(model, 256, 2), precision)
         for batch in (1, 2):
             fn = ort_tile_fn({k: a.path for k, a in files.items()}, model.prior, model.scheduler)

@@ -1,7 +1,8 @@
 """Speed: backends side by side in one run, the tile/stride trade-off and the prior's step count.
 
-Only ratios measured in the same run are asserted on (and only that they are positive numbers);
-absolute times are recorded, never asserted.
+Only ratios measured in the same run are asserted on, against sane ranges around what this
+project has measured (a backend several times slower than its neighbour, or a server ten times
+slower than the same graph in-process, fails); absolute times are recorded, never asserted.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def test_backend_speed(default_model, served, bench_photos, record, quick):
     record("speed", {"backends": results, "ratios": ratios, "image": f"rocket {image.shape[1]}x{image.shape[0]}",
                      "notes": [f"default model, tile {OPTIONS.tile}, stride {OPTIONS.stride}, batch {OPTIONS.batch}, uint8 image",
                                "the server runs the same fp32 ONNX graph through ONNX Runtime in a python-backend model"]})
-    assert all(np.isfinite(v) and v > 0 for v in ratios.values())
+    # ONNX Runtime runs the same fp32 graph 1.3-2x faster than eager PyTorch on the 2-core CPU; the
+    # server adds a copy of the image and the ensemble's steps around that graph.
+    assert 0.7 <= ratios["onnxruntime / torch eager (throughput)"] <= 6.0, ratios
+    for key in ("triton server (http) / in-process onnxruntime (p50 latency)", "triton server (grpc) / in-process onnxruntime (p50 latency)"):
+        assert 0.5 <= ratios[key] <= 4.0, ratios
 
 
 def _synthetic_pairs(quick: bool) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -77,7 +82,13 @@ def test_tile_stride_tradeoff(default_model, record, quick):
         rows[f"{tile}/{stride}"] = {"seconds": seconds, "psnr_db": float(np.mean(scores)), "tiles": tiles}
     record_section = {"tradeoff": rows, "tradeoff_images": "synthetic test split (held-out photos, long side 512, blur level 4)"}
     _merge_speed(record, record_section)
-    assert all(np.isfinite(r["psnr_db"]) for r in rows.values())
+    base = float(np.mean([psnr(b, s) for b, s in pairs]))
+    for key, row in rows.items():
+        # measured within 0.7 dB of each other (512 tiles are twice what swintormer-tiny trained
+        # on); a broken merge loses whole dB, and every setting must still beat the blurry input
+        assert abs(row["psnr_db"] - rows["256/220"]["psnr_db"]) < 1.5, (key, row)
+        assert row["psnr_db"] > base, (key, row, base)
+    assert rows["256/256"]["tiles"] < rows["256/220"]["tiles"]
 
 
 def _merge_speed(record, extra: dict) -> None:
@@ -95,19 +106,22 @@ def _merge_speed(record, extra: dict) -> None:
     record("speed", speed)
 
 
-def test_prior_steps(default_model, record, quick):
-    if not default_model.has_prior:
-        pytest.skip("the bundled default model has no diffusion prior")
+def test_prior_steps(prior_model, record, quick):
+    """The bundled prior model (``swintormer-tiny-prior``): time and quality against DDIM steps."""
     fn_opts = TileOptions(256, 220, 8)
     pairs = _synthetic_pairs(quick)
     rows = {}
-    for steps in ([0, 5, 20] if quick else [0, 5, 10, 20, 50]):
-        fn = backend_tile_fn(default_model, "torch", fn_opts, default_model.settings(steps))
+    for steps in ([0, 2, 8] if quick else [0, 5, 10, 20, 50]):
+        fn = backend_tile_fn(prior_model, "torch", fn_opts, prior_model.settings(steps))
         start = time.perf_counter()
         scores = [psnr(deblur_array(b, fn, fn_opts, out_dtype=np.float32).clip(0, 1), s) for b, s in pairs]
         rows[str(steps)] = {"seconds": time.perf_counter() - start, "psnr_db": float(np.mean(scores))}
-    _merge_speed(record, {"prior_steps": rows})
-    assert rows["0"]["seconds"] > 0
+    _merge_speed(record, {"prior_steps": rows, "prior_model": prior_model.name})
+    base = float(np.mean([psnr(b, s) for b, s in pairs]))
+    most = max(rows, key=int)
+    assert rows[most]["seconds"] > rows["0"]["seconds"], rows  # every step runs the denoiser once more
+    for row in rows.values():  # the prior moves the result by tenths of a dB at most (SPEC.md: ~0.1 dB)
+        assert abs(row["psnr_db"] - base) < 3.0 and abs(row["psnr_db"] - rows["0"]["psnr_db"]) < 1.0, rows
 
 
 @pytest.mark.gpu

@@ -55,11 +55,13 @@ def test_full_pipeline_parity_onnxruntime_vs_pytorch(prior_model, precision):
     files = export_components(prior_model, specs, precision)
     image = photo("rocket")[:300, :470]
     want = deblur_array(image, torch_tile_fn(prior_model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
-    floor = 60.0 if precision == Precision.FP32 else 45.0
+    # Measured 132.3 dB (fp32) and 69.0 dB (fp16: fp16 weights and activations, norms and
+    # softmaxes in fp32) for this tiny random-weight prior model; the bars sit a few dB under.
+    floor = 127.0 if precision == Precision.FP32 else 65.0
     for batch in (1, 3):
         fn = ort_tile_fn({k: a.path for k, a in files.items()}, prior_model.prior, prior_model.scheduler)
         got = deblur_array(image, fn, TileOptions(batch=batch), out_dtype=np.float32)
-        assert psnr(got, want) >= floor, (precision, batch)
+        assert psnr(got, want) >= floor, (precision, batch, psnr(got, want))
     for component, art in files.items():
         graph = onnx.load(str(art.path))
         assert check_tensorrt_compat(graph, specs[component]) == []

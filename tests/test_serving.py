@@ -15,15 +15,21 @@ import pytest
 import torch
 
 from swintormer.errors import SwintormerError
+from swintormer.imageio import read_image
 from swintormer.inference import TileOptions, deblur_array, torch_tile_fn
 from swintormer.metrics import psnr
 from swintormer.serving.client import DeblurClient
 
+from golden import BLURRY, assert_golden
 from photos import photo
 from serving_helpers import MAX_PIXELS, build_repository, other_checkpoint, start_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
+#: PSNR of the server's float32 output against the local PyTorch pipeline: measured 155.8-156.1 dB
+#: for the bundled default and 134.8-137.8 dB for the tiny random-weight model of the other shape
+#: (fp32 ONNX Runtime in the server vs fp32 PyTorch, 2-core AMD EPYC).
+PARITY_DB = {"default": 150.0, "other": 130.0}
 PHOTOS = {"chelsea": (slice(None), slice(None)), "coffee": (slice(0, 383), slice(0, 517)), "astronaut": (slice(40, 341), slice(0, 290))}
 
 
@@ -70,7 +76,19 @@ def test_parity_with_local_pytorch(servers, kind, name):
         got = client.deblur(image)
     want = _local(model, image)
     assert got.shape == want.shape == image.shape and got.dtype == np.float32
-    assert psnr(got, want) >= 50.0
+    # The server runs the same fp32 graphs through ONNX Runtime, so it matches PyTorch to float
+    # rounding: the bar sits a few dB under what was measured, far above what the model itself
+    # changes (a server returning its input tiles scores 20-60 dB here).
+    assert psnr(got, want) >= PARITY_DB[kind], (kind, name, psnr(got, want))
+    assert psnr(image, want) < PARITY_DB[kind] - 50
+
+
+def test_sample_through_the_server_is_the_golden_output(served):
+    """The bundled sample through ``deblur_uint8`` is the stored output of ``swintormer deblur``."""
+    _, server = served
+    with DeblurClient(server.http_url) as client:
+        restored = client.deblur(read_image(BLURRY).array)
+    assert_golden(restored, "the Triton ensemble")
 
 
 def test_uint8_grpc_shared_memory_and_chw(served):

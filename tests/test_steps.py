@@ -1,0 +1,76 @@
+"""The ensemble's python steps called directly, as the server calls them, on small and odd-sized images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from swintormer.errors import SwintormerError
+from swintormer.serving.steps import Geometry, ServingLimits, postprocess, preprocess
+from swintormer.tiling import plan_tiles, tiled_apply
+
+LIMITS = ServingLimits(channels=3, max_pixels=1_000_000, tile=256, stride=220)
+
+
+def _image(shape: tuple[int, ...], dtype) -> np.ndarray:
+    rng = np.random.default_rng(sum(shape))
+    if dtype == np.float32:
+        return rng.random(shape, dtype=np.float32)
+    return rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("hw", [(8, 8), (9, 13), (257, 301), (300, 517)])
+def test_identity_round_trip_is_exact(hw, dtype):
+    image = _image((*hw, 3), dtype)
+    tiles, origins, geometry = preprocess(image, "HWC", LIMITS)
+    plan = plan_tiles(*hw, LIMITS.tile, LIMITS.stride)
+    assert tiles.dtype == np.float32 and tiles.shape == (len(plan.origins), 3, 256, 256)
+    assert [tuple(o) for o in origins.tolist()] == plan.origins and origins.dtype == np.int32
+    g = Geometry.from_array(geometry)
+    assert (g.height, g.width, g.plan_height, g.plan_width) == (*hw, plan.height, plan.width)
+    assert 0.0 <= tiles.min() and tiles.max() <= 1.0
+    dtype_name, out = postprocess(tiles, geometry)
+    assert dtype_name == {np.uint8: "UINT8", np.uint16: "UINT16", np.float32: "FP32"}[dtype]
+    assert out.dtype == dtype and np.array_equal(out, image)
+
+
+def test_chw_layout_and_a_real_restoration_match_the_streaming_tiler():
+    image = _image((3, 257, 301), np.uint16)
+    tiles, origins, geometry = preprocess(image, "CHW", LIMITS)
+    restored = tiles * 0.7 + 0.1
+    _, out = postprocess(restored, geometry, "feather")
+    want = tiled_apply(lambda t, o: t * 0.7 + 0.1, image.transpose(1, 2, 0), 3, 256, 220, batch=3, blend="feather", out_dtype=np.uint16)
+    assert out.shape == image.shape and np.array_equal(out, want.transpose(2, 0, 1))
+    assert not np.array_equal(out, image)
+
+
+def test_postprocess_takes_the_restored_tiles_not_the_input():
+    """A postprocess that returned anything but the merge of what it was given would fail here."""
+    image = _image((40, 60, 3), np.uint8)
+    tiles, _, geometry = preprocess(image, "HWC", LIMITS)
+    _, out = postprocess(np.ones_like(tiles), geometry)
+    assert np.array_equal(out, np.full_like(image, 255))
+
+
+@pytest.mark.parametrize(
+    "image, layout, needle",
+    [
+        (np.zeros((64, 64, 4), np.uint8), "HWC", "4 channels"),
+        (np.zeros((7, 64, 3), np.uint8), "HWC", "at least 8"),
+        (np.zeros((64, 64), np.uint8), "HWC", "rank 3"),
+        (np.zeros((1001, 1000, 3), np.uint8), "HWC", "limit"),
+        (np.full((16, 16, 3), np.nan, np.float32), "HWC", "NaN"),
+        (np.zeros((16, 16, 3), np.int32), "HWC", "dtype"),
+        (np.zeros((16, 16, 3), np.uint8), "WHC", "LAYOUT"),
+    ],
+)
+def test_preprocess_rejects_bad_images(image, layout, needle):
+    with pytest.raises(SwintormerError, match=needle):
+        preprocess(image, layout, LIMITS)
+
+
+def test_postprocess_rejects_a_malformed_geometry():
+    with pytest.raises(SwintormerError, match="8 entries"):
+        postprocess(np.zeros((1, 3, 256, 256), np.float32), np.zeros(5, np.int64))
