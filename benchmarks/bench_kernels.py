@@ -40,12 +40,13 @@ import torch
 import torch.nn.functional as F
 
 from swintormer.layers.attention import (
-    channel_attention,
+    channel_branch,
     continuous_position_bias,
+    mdta,
     relative_position_index,
     shift_window_mask,
-    window_attention,
-    window_reverse,
+    unwindow,
+    window_branch,
 )
 from swintormer.registry import get_config
 
@@ -111,8 +112,7 @@ def build_cases(tiles: list[int], dtypes: list[str], batch: int) -> list[Case]:
 
 def _unwindow(out: torch.Tensor, case: Case) -> torch.Tensor:
     """``[Bw, C', M, M]`` -> ``[B, C', H, W]`` rolled back by the shift, as the model does."""
-    out = window_reverse(out, case.height, case.width)
-    return torch.roll(out, shifts=(case.shift, case.shift), dims=(2, 3)) if case.shift else out
+    return unwindow(out, case.height, case.width, case.shift)
 
 
 def _window_inputs(case: Case, dtype: torch.dtype, device: str) -> dict:
@@ -142,11 +142,13 @@ def _window_cores(case: Case, x: dict) -> dict[str, Impl]:
         qn = F.normalize(q, dim=-1) * torch.clamp(x["logit_scale"], max=math.log(100.0)).exp()
         return F.scaled_dot_product_attention(qn, F.normalize(k, dim=-1), v, attn_mask=x["sdpa_mask"], scale=1.0)
 
-    def eager():
-        return window_attention(q, k, v, x["logit_scale"], x["bias"], x["mask"])
+    def sdpa_windows():
+        return sdpa().transpose(-2, -1).reshape(-1, case.channels // 2, m, m)
 
-    return {name: (lambda f=f: f().transpose(-2, -1).reshape(-1, case.channels // 2, m, m)) for name, f in
-            [("eager", eager), ("sdpa", sdpa)]}  # fmt: skip
+    def eager():  # the model's own composition
+        return window_branch(qkv.chunk(2, dim=1)[0], h, x["logit_scale"], x["bias"], x["mask"])
+
+    return {"eager": eager, "sdpa": sdpa_windows}
 
 
 def _channel_cores(case: Case, x: dict) -> dict[str, Impl]:
@@ -155,13 +157,13 @@ def _channel_cores(case: Case, x: dict) -> dict[str, Impl]:
     q, k, v = (t.reshape(t.shape[0], h, -1, m * m) for t in qkv.chunk(2, dim=1)[1].chunk(3, dim=1))
 
     def sdpa():
-        return F.scaled_dot_product_attention(F.normalize(q, dim=-1), F.normalize(k, dim=-1), v, scale=1.0)
+        out = F.scaled_dot_product_attention(F.normalize(q, dim=-1), F.normalize(k, dim=-1), v, scale=1.0)
+        return out.reshape(-1, case.channels // 2, m, m)
 
-    def eager():
-        return channel_attention(q, k, v, temperature=None, use_softmax_one=True)
+    def eager():  # the model's own composition
+        return channel_branch(qkv.chunk(2, dim=1)[1], h)
 
-    return {name: (lambda f=f: f().reshape(-1, case.channels // 2, m, m)) for name, f in
-            [("eager", eager), ("sdpa", sdpa)]}  # fmt: skip
+    return {"eager": eager, "sdpa": sdpa}
 
 
 def _window_branch_impls(case: Case, x: dict) -> dict[str, Impl]:
@@ -204,12 +206,7 @@ def _mdta_impls(case: Case, dtype: torch.dtype, device: str) -> dict[str, Impl]:
     qkv = torch.randn(case.batch, 3 * case.channels, case.height, case.width, generator=gen).to(device, dtype)
     temperature = (0.5 + torch.rand(case.heads, 1, 1, generator=gen)).to(device, dtype)
 
-    def eager():
-        q, k, v = (t.reshape(case.batch, case.heads, -1, case.height * case.width) for t in qkv.chunk(3, dim=1))
-        out = channel_attention(q, k, v, temperature=temperature, use_softmax_one=False)
-        return out.reshape(case.batch, case.channels, case.height, case.width)
-
-    return {"triton": lambda: kernel(qkv, temperature, case.heads), "eager": eager}
+    return {"triton": lambda: kernel(qkv, temperature, case.heads), "eager": lambda: mdta(qkv, temperature, case.heads)}
 
 
 def implementations(case: Case, device: str = "cuda") -> dict[str, Impl]:

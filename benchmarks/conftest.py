@@ -44,17 +44,17 @@ def record(quick):
 
 @pytest.fixture(scope="session")
 def default_model():
-    from swintormer.inference import resolve_model
+    from swintormer.model import DeblurModel
 
-    return resolve_model()
+    return DeblurModel.load()
 
 
 @pytest.fixture(scope="session")
 def prior_model():
     """The bundled prior model (``swintormer-tiny-prior``), so the prior path is measured with trained weights."""
-    from swintormer.inference import resolve_model
+    from swintormer.model import DeblurModel
 
-    return resolve_model("swintormer-tiny-prior")
+    return DeblurModel.load(expect="swintormer-tiny-prior")
 
 
 def photo(name: str) -> np.ndarray:
@@ -77,15 +77,11 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def served(default_model, tmp_path_factory):
     """The bundled default model behind a real tritonserver (cpu flavour, fp32 graphs)."""
-    from swintormer.export.build import export_components, specs_for, write_model_repository
-    from swintormer.export.specs import Precision
+    from swintormer.export.deploy import build_deployment
     from swintormer.serving.server import ServerOptions, TritonServer, free_port
-    from swintormer.serving.steps import ServingLimits
 
-    specs = specs_for(default_model, 256, 8)
-    files = export_components(default_model, specs, Precision.FP32)
     repo = tmp_path_factory.mktemp("bench-repo")
-    write_model_repository(repo, default_model, specs, files, "cpu", ServingLimits(default_model.in_channels), default_model.prior)
+    build_deployment(default_model, repo)  # the defaults: tile 256, stride 220, batch 8, fp32 graphs
     server = TritonServer(ServerOptions(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()))
     server.start(timeout=300)
     yield server

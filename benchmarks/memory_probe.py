@@ -26,19 +26,21 @@ def main() -> None:
     import torch
     from skimage import data
 
-    from swintormer.inference import TileOptions, backend_tile_fn, deblur_array, resolve_model
+    from swintormer.inference import tile_function
+    from swintormer.model import DeblurModel
+    from swintormer.tiling import TilingConfig, tiled_apply
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = resolve_model()
-    options = TileOptions(batch=8)
-    fn = backend_tile_fn(model, args.backend, options)
+    model = DeblurModel.load()
+    options = TilingConfig(batch=8)
+    fn = tile_function(model, args.backend, options)
     base = data.astronaut()
     reps = (-(-args.height // base.shape[0]), -(-args.width // base.shape[1]), 1)
     image = np.ascontiguousarray(np.tile(base, reps)[: args.height, : args.width])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    out = deblur_array(image, fn, options, out_dtype=np.uint8, progress=False)
+    out = tiled_apply(fn, image, 3, options, out_dtype=np.uint8, progress=False)
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"width": args.width, "height": args.height, "megapixels": args.width * args.height / 1e6,

@@ -10,7 +10,7 @@ from swintormer.profiling import profile_variant
 from swintormer.registry import list_models, prior_components
 from swintormer.tiling import plan_tiles
 
-#: Figures from SPEC.md (the reference code as measured, and the paper's table).
+#: Figures of the reference code as measured and of the paper's table (docs/architecture.md, "Reference facts").
 REFERENCE = {
     "swintormer-dpdd": {"params": 25_177_224, "thop_macs_256": 28.22e9, "fvcore_macs_256": 33.33e9,
                         "paper_params": 154.89e6, "paper_macs": 8.02e9},

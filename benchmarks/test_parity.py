@@ -6,19 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from swintormer.inference import TileOptions, backend_tile_fn, deblur_array
+from swintormer.backends import BackendRequest
+from swintormer.inference import tile_function
 from swintormer.metrics import psnr
 from swintormer.serving.client import DeblurClient
+from swintormer.tiling import TilingConfig, tiled_apply
 
-OPTIONS = TileOptions(batch=8)
+OPTIONS = TilingConfig(batch=8)
 #: Floors a few dB under what was measured on the 2-core CPU (fp32: 155.8-157.2 dB for ONNX Runtime
 #: in-process and in the server, the same graph; fp16 graphs: 97.6-97.9 dB).
 BARS = {"onnxruntime-fp32": 150.0, "triton-server-fp32": 150.0, "onnxruntime-fp16": 93.0}
 
 
 def _run(model, backend: str, image: np.ndarray, precision: str = "fp32") -> np.ndarray:
-    fn = backend_tile_fn(model, backend, OPTIONS, precision=precision)
-    return deblur_array(image.astype(np.float32) / 255.0, fn, OPTIONS, out_dtype=np.float32)
+    fn = tile_function(model, backend, OPTIONS, BackendRequest(precision=precision))
+    return tiled_apply(fn, image.astype(np.float32) / 255.0, 3, OPTIONS)
 
 
 def test_backends_match_pytorch(default_model, served, bench_photos, record):
@@ -48,20 +50,12 @@ def _tensorrt_reason() -> str:
 @pytest.mark.trt
 @pytest.mark.skipif(bool(_tensorrt_reason()), reason=_tensorrt_reason() or "TensorRT available")
 def test_tensorrt_matches_pytorch(default_model, bench_photos, record):
-    from swintormer.backends.tensorrt import trt_tile_fn
-    from swintormer.export.build import build_engines, export_components, specs_for
-    from swintormer.export.specs import Precision
-
     scores = {}
-    for precision, floor in ((Precision.FP32, 50.0), (Precision.FP16, 40.0)):
-        specs = specs_for(default_model, OPTIONS.tile, OPTIONS.batch)
-        engines = build_engines(default_model, specs, export_components(default_model, specs, precision), precision)
-        fn = trt_tile_fn({k: a.path for k, a in engines.items()}, default_model.prior, default_model.scheduler)
+    for precision, floor in (("fp32", 50.0), ("fp16", 40.0)):  # never measured: TensorRT has not run here yet
         for name, image in bench_photos.items():
             ref = _run(default_model, "torch", image)
-            got = deblur_array(image.astype(np.float32) / 255.0, fn, OPTIONS, out_dtype=np.float32)
-            scores.setdefault(f"tensorrt-{precision.value}", {})[name] = psnr(got, ref)
-        assert min(scores[f"tensorrt-{precision.value}"].values()) >= floor
+            scores.setdefault(f"tensorrt-{precision}", {})[name] = psnr(_run(default_model, "tensorrt", image, precision), ref)
+        assert min(scores[f"tensorrt-{precision}"].values()) >= floor
     record("parity_tensorrt", {"psnr_db": scores})
 
 
@@ -81,29 +75,26 @@ def test_full_size_models_onnxruntime_parity(variant, full_size, record):
     import json
 
     import recording
-    from swintormer.export.build import export_components, specs_for
-    from swintormer.backends.onnxruntime import ort_tile_fn
-    from swintormer.export.specs import Precision
-    from swintormer.pipeline import build_deblur_model, torch_tile_fn
+    from swintormer.model import DeblurModel
 
     from conftest import photo
 
     torch.manual_seed(0)
-    model = build_deblur_model(variant)
+    model = DeblurModel.build(variant)
     if model.has_prior:
         model.prior = type(model.prior)(steps=2)
     image = photo("chelsea")[:280, :300]
     if model.in_channels == 6:
         image = np.concatenate([image, np.roll(image, 2, axis=1)], axis=2)
-    ref = deblur_array(image, torch_tile_fn(model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
+    ref = tiled_apply(tile_function(model, "torch", TilingConfig(batch=1)), image, 3, TilingConfig(batch=1))
     scores = {}
-    for precision, floor in zip((Precision.FP32, Precision.FP16), FULL_SIZE_BARS[variant]):
-        files = export_components(model, specs_for(model, 256, 2), precision)
+    for precision, floor in zip(("fp32", "fp16"), FULL_SIZE_BARS[variant]):
         for batch in (1, 2):
-            fn = ort_tile_fn({k: a.path for k, a in files.items()}, model.prior, model.scheduler)
-            got = deblur_array(image, fn, TileOptions(batch=batch), out_dtype=np.float32)
-            scores[f"{precision.value}-batch{batch}"] = psnr(got, ref)
-            assert scores[f"{precision.value}-batch{batch}"] >= floor, (variant, precision, batch)
+            tiling = TilingConfig(batch=2)  # graphs of batch <= 2, run at 1 and 2
+            fn = tile_function(model, "onnxruntime", tiling, BackendRequest(precision=precision))
+            got = tiled_apply(fn, image, 3, TilingConfig(batch=batch))
+            scores[f"{precision}-batch{batch}"] = psnr(got, ref)
+            assert scores[f"{precision}-batch{batch}"] >= floor, (variant, precision, batch)
     path = recording.results_path()
     doc = json.loads(path.read_text()) if path.is_file() else {}
     section = doc.get("parity_full_size", {})

@@ -13,23 +13,24 @@ import numpy as np
 import pytest
 import torch
 
-from swintormer.inference import TileOptions, backend_tile_fn, deblur_array
+from swintormer.backends import BackendRequest
+from swintormer.inference import tile_function
 from swintormer.metrics import psnr
 from swintormer.serving.client import DeblurClient
-from swintormer.tiling import plan_tiles
+from swintormer.tiling import TilingConfig, plan_tiles, tiled_apply
 
 from timing import latencies, summary
 
-OPTIONS = TileOptions(batch=8)
+OPTIONS = TilingConfig(batch=8)
 
 
 def test_backend_speed(default_model, served, bench_photos, record, quick):
     runs = 2 if quick else 5
     image = bench_photos["rocket"]
     mp = image.shape[0] * image.shape[1] / 1e6
-    fns = {"torch-eager": backend_tile_fn(default_model, "torch", OPTIONS),
-           "onnxruntime-fp32": backend_tile_fn(default_model, "onnxruntime", OPTIONS)}
-    results = {name: summary(latencies(lambda f=fn: deblur_array(image, f, OPTIONS, out_dtype=np.uint8), runs), mp)
+    fns = {"torch-eager": tile_function(default_model, "torch", OPTIONS),
+           "onnxruntime-fp32": tile_function(default_model, "onnxruntime", OPTIONS)}
+    results = {name: summary(latencies(lambda f=fn: tiled_apply(f, image, 3, OPTIONS, out_dtype=np.uint8), runs), mp)
                for name, fn in fns.items()}
     with DeblurClient(served.http_url) as client:
         results["triton-server-http"] = summary(latencies(lambda: client.deblur(image), runs), mp)
@@ -64,18 +65,18 @@ def _synthetic_pairs(quick: bool) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def test_tile_stride_tradeoff(default_model, record, quick):
-    fn = backend_tile_fn(default_model, "torch", OPTIONS)
+    fn = tile_function(default_model, "torch", OPTIONS)
     pairs = _synthetic_pairs(quick)
     settings = [(256, 220), (256, 256), (256, 128), (512, 220), (512, 440)]
     if quick:
         settings = settings[:2] + settings[3:4]
     rows = {}
     for tile, stride in settings:
-        opts = TileOptions(tile, stride, 4)
+        opts = TilingConfig(tile, stride, batch=4)
         scores, seconds = [], 0.0
         for blurry, sharp in pairs:
             start = time.perf_counter()
-            out = deblur_array(blurry, fn, opts, out_dtype=np.float32)
+            out = tiled_apply(fn, blurry, 3, opts)
             seconds += time.perf_counter() - start
             scores.append(psnr(out.clip(0, 1), sharp))
         tiles = sum(len(plan_tiles(b.shape[0], b.shape[1], tile, stride).origins) for b, _ in pairs)
@@ -108,19 +109,19 @@ def _merge_speed(record, extra: dict) -> None:
 
 def test_prior_steps(prior_model, record, quick):
     """The bundled prior model (``swintormer-tiny-prior``): time and quality against DDIM steps."""
-    fn_opts = TileOptions(256, 220, 8)
+    fn_opts = TilingConfig(256, 220, batch=8)
     pairs = _synthetic_pairs(quick)
     rows = {}
     for steps in ([0, 2, 8] if quick else [0, 5, 10, 20, 50]):
-        fn = backend_tile_fn(prior_model, "torch", fn_opts, prior_model.settings(steps))
+        fn = tile_function(prior_model, "torch", fn_opts, BackendRequest(settings=prior_model.settings(steps)))
         start = time.perf_counter()
-        scores = [psnr(deblur_array(b, fn, fn_opts, out_dtype=np.float32).clip(0, 1), s) for b, s in pairs]
+        scores = [psnr(tiled_apply(fn, b, 3, fn_opts).clip(0, 1), s) for b, s in pairs]
         rows[str(steps)] = {"seconds": time.perf_counter() - start, "psnr_db": float(np.mean(scores))}
     _merge_speed(record, {"prior_steps": rows, "prior_model": prior_model.name})
     base = float(np.mean([psnr(b, s) for b, s in pairs]))
     most = max(rows, key=int)
     assert rows[most]["seconds"] > rows["0"]["seconds"], rows  # every step runs the denoiser once more
-    for row in rows.values():  # the prior moves the result by tenths of a dB at most (SPEC.md: ~0.1 dB)
+    for row in rows.values():  # the prior moves the result by tenths of a dB at most (the paper: ~0.1 dB)
         assert abs(row["psnr_db"] - base) < 3.0 and abs(row["psnr_db"] - rows["0"]["psnr_db"]) < 1.0, rows
 
 

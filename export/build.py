@@ -1,8 +1,8 @@
-"""Checkpoint -> cached ONNX graphs -> (TensorRT engines) -> Triton repository, as library calls.
+"""Model -> cached ONNX graphs -> verification -> (TensorRT engines), one step per function.
 
-``python export/build_engines.py`` is a thin command over :func:`export_components`,
-:func:`verify_components`, :func:`build_engines` and :func:`write_model_repository`; the ONNX
-Runtime backend calls :func:`export_components` on first use, so every path shares one cache.
+:func:`swintormer.export.deploy.build_deployment` runs these steps (and writes the Triton
+repository); everything that needs graphs or engines goes through it, so every path shares one
+artifact cache.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from swintormer.errors import SwintormerError
 from swintormer.export.cache import artifact_key, cache_root, module_digest
-from swintormer.export.specs import ExportSpec, Precision, component_specs
-from swintormer.pipeline import DeblurModel
+from swintormer.export.specs import ExportSpec, Precision
+from swintormer.model import DeblurModel
 
-__all__ = ["Artifact", "build_engines", "export_components", "verify_components", "write_model_repository"]
+__all__ = ["Artifact", "build_engines", "export_components", "verify_components"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Artifact:
 def _onnx_path(model: DeblurModel, component: str, spec: ExportSpec, precision: Precision) -> Path:
     module = model.components()[component]
     key = artifact_key(module_digest(module), spec.fingerprint(), precision.value)
-    name = model.name or model.restorer.config.arch
+    name = model.label
     return cache_root() / "onnx" / f"{name}-{component}-{precision.value}-{key}.onnx"
 
 
@@ -88,13 +88,17 @@ def verify_components(
 
 
 def build_engines(
-    model: DeblurModel, specs: dict[str, ExportSpec], artifacts: dict[str, Artifact], precision: Precision, force: bool = False
+    model: DeblurModel, specs: dict[str, ExportSpec], artifacts: dict[str, Artifact], precision: Precision,
+    force: bool = False, required: bool = False,
 ) -> dict[str, Artifact] | None:
-    """TensorRT engines for every component, or None (with the reason logged) where TensorRT cannot run."""
+    """TensorRT engines for every component, or None (with the reason logged) where TensorRT cannot
+    run; with ``required`` that is an error instead."""
     from swintormer.export.trt_engine import EngineOptions, build_engine, engine_name, tensorrt_status
 
     usable, why = tensorrt_status()
     if not usable:
+        if required:
+            raise SwintormerError(f"TensorRT engines are needed here, but {why}")
         log.info("  skipped: %s", why)
         return None
     log.info("  %s", why)
@@ -102,7 +106,7 @@ def build_engines(
     folder = cache_root() / "engines"
     options = EngineOptions(timing_cache=folder / "timing.cache")
     for component, spec in specs.items():
-        name = engine_name(model.name or "model", component, precision)
+        name = engine_name(model.label, component, precision)
         path = folder / f"{artifacts[component].path.stem}-{name}"
         start = time.perf_counter()
         cached = path.is_file() and not force
@@ -111,28 +115,3 @@ def build_engines(
         engines[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s", component, "cached  " if cached else "built   ", path.name)
     return engines
-
-
-def write_model_repository(
-    out: Path, model: DeblurModel, specs: dict[str, ExportSpec], artifacts: dict[str, Artifact], flavour: str, limits, settings
-) -> list[str]:
-    """Write the Triton repository for ``flavour`` (artifacts: ONNX for cpu, engines for gpu)."""
-    from swintormer.serving.repository import RepositoryPlan, write_repository
-
-    plan = RepositoryPlan(
-        flavour=flavour, specs=specs, artifacts={k: a.path for k, a in artifacts.items()}, limits=limits,
-        prior=settings if model.has_prior else None, scheduler=model.scheduler if model.has_prior else None,
-        model_name=model.name,
-    )
-    return write_repository(out, plan)
-
-
-def specs_for(model: DeblurModel, tile: int, max_batch: int, dynamic_hw: bool = False) -> dict[str, ExportSpec]:
-    """The export specs, with a clear error before any long work if the tile does not fit.
-
-    ``dynamic_hw``: the restorer takes any height/width from ``tile`` to ``4 * tile`` (whole-image
-    engines); the served pipeline still sends ``tile``-sized tiles.
-    """
-    if tile <= 0:
-        raise SwintormerError("export needs a fixed tile size (--tile > 0)")
-    return component_specs(model, tile, max_batch, dynamic_hw)

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from swintormer.errors import SwintormerError
-from swintormer.pipeline import DeblurModel
+from swintormer.model import DeblurModel
+from swintormer.tiling import check_tile
 
 __all__ = ["ExportSpec", "Precision", "TensorSpec", "component_specs"]
 
@@ -100,9 +101,9 @@ def component_specs(model: DeblurModel, tile: int, max_batch: int = 8, dynamic_h
     ``tile`` is the restorer's input side; with ``dynamic_hw`` the restorer takes any multiple of
     its size multiple from ``tile`` up to ``4 * tile``.
     """
-    multiple = model.size_multiple
-    if tile <= 0 or tile % multiple:
-        raise SwintormerError(f"tile {tile} is not a positive multiple of {multiple}, which this model needs")
+    if tile <= 0:
+        raise SwintormerError("exported graphs need a fixed tile size (--tile > 0)")
+    check_tile(tile, model.size_multiple)
     r = model.restorer.config
     batch = _batch_dims(max_batch)
     h, w = ("height", "width") if dynamic_hw else (tile, tile)

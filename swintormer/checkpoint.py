@@ -1,4 +1,7 @@
-"""Reading upstream checkpoints safely and our own safetensors format.
+"""Checkpoint files: upstream state dicts read safely, and our own safetensors format.
+
+This is the file-format layer; :meth:`swintormer.model.DeblurModel.load` is the loader every
+entry point calls, on top of it.
 
 Upstream (BasicSR) files are ``torch.save({"params": state_dict})``, sometimes with
 ``"params_ema"``; plain state dicts and ``.safetensors`` files are accepted too. Pickles are
@@ -22,13 +25,14 @@ import torch
 from torch import nn
 
 from swintormer.errors import SwintormerError
-from swintormer.models.config import RestorerConfig
 from swintormer.registry import build_from_config, config_class
 
 __all__ = [
+    "FORMAT",
+    "Checkpoint",
+    "is_our_format",
     "load_checkpoint",
     "load_state_dict_into",
-    "load_upstream",
     "read_state_dict",
     "save_checkpoint",
 ]
@@ -117,27 +121,6 @@ def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], sour
     return module
 
 
-def load_upstream(
-    path: str | Path, arch: str, config: dict[str, Any], param_key: str = "auto"
-) -> nn.Module:
-    """Load a public Swintormer/Restormer checkpoint.
-
-    Args:
-        path: ``.pth``/``.pt`` (BasicSR or plain state dict) or ``.safetensors``.
-        arch: ``"swintormer"`` or ``"restormer"``.
-        config: the upstream constructor's keyword arguments (e.g. ``{"dim": 48, ...}``).
-
-    Returns:
-        The restorer in eval mode, with ``.config`` set.
-    """
-    from swintormer.models import build_restorer
-
-    cfg = RestorerConfig.from_upstream(arch, config)  # type: ignore[arg-type]
-    model = build_restorer(cfg)
-    load_state_dict_into(model, read_state_dict(path, param_key), str(path))
-    return model.eval()
-
-
 def save_checkpoint(
     path: str | Path,
     components: dict[str, nn.Module],
@@ -193,6 +176,19 @@ class Checkpoint:
 def _config_from_header(header: dict[str, str], name: str, path: Path) -> Any:
     cls = config_class(header.get(f"{name}.config_type", ""))
     return cls.from_dict(json.loads(header[f"{name}.config"]))
+
+
+def is_our_format(path: str | Path) -> bool:
+    """Whether ``path`` is a ``.safetensors`` file of ours (a config in its header)."""
+    from safetensors import safe_open
+
+    if Path(path).suffix != ".safetensors":
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except Exception:  # unreadable: the upstream reader raises its own clear error
+        return False
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

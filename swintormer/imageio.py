@@ -3,8 +3,11 @@
 Images travel as ``[H, W, C]`` arrays in RGB order, in the file's own dtype (``uint8``,
 ``uint16`` or ``float32``): a 16-megapixel photo stays 48 MB instead of 192 MB, and the tiler
 converts one batch of tiles at a time to float. ``LoadedImage.pixels`` gives ``float32`` in
-``[0, 1]`` where a whole float image is wanted. PNG, JPEG, TIFF, BMP and WebP are
-read and written through OpenCV, which handles 16-bit RGB PNG and TIFF (Pillow does not).
+``[0, 1]`` where a whole float image is wanted. A grayscale file is read as RGB (its channel
+three times, what the models take) and remembers it was gray (``mode``), so a result can be
+written back the way it came; :func:`write_image` writes ``[H, W, 1]`` arrays as grayscale.
+PNG, JPEG, TIFF, BMP and WebP are read and written through OpenCV, which handles 16-bit RGB PNG
+and TIFF (Pillow does not).
 """
 
 from __future__ import annotations
@@ -39,11 +42,18 @@ WRITABLE = {".png": 16, ".tif": 16, ".tiff": 16, ".jpg": 8, ".jpeg": 8, ".bmp": 
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """``array``: ``[H, W, 3]`` uint8/uint16/float32 (RGB); ``bit_depth``: 8, 16 or 32 (float files)."""
+    """``array``: ``[H, W, 3]`` uint8/uint16/float32 (RGB); ``bit_depth``: 8, 16 or 32 (float files);
+    ``mode``: ``"rgb"``, or ``"gray"`` for a grayscale file (its channel repeated in ``array``)."""
 
     array: np.ndarray
     bit_depth: int
     path: Path
+    mode: str = "rgb"
+
+    @property
+    def channels(self) -> int:
+        """Channels of the image as the file has them (1 for grayscale, else 3)."""
+        return 1 if self.mode == "gray" else 3
 
     @property
     def pixels(self) -> np.ndarray:
@@ -82,16 +92,18 @@ def float_to_dtype(pixels: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
 
 
 def _check_array(pixels: np.ndarray, path: Path) -> np.ndarray:
-    if pixels.ndim == 2 or pixels.shape[2] < 3:
-        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-        raise SwintormerError(
-            f"{path} has {channels} channel(s); the models need an RGB image (convert grayscale to RGB first)"
-        )
-    if pixels.shape[2] == 4:
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] == 2:
+        log.warning("%s has an alpha channel; it is ignored", path)
+        pixels = pixels[:, :, :1]
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)  # grayscale: the models take RGB
+    elif pixels.shape[2] == 4:
         log.warning("%s has an alpha channel; it is ignored", path)
         pixels = pixels[:, :, :3]
     elif pixels.shape[2] != 3:
-        raise SwintormerError(f"{path} has {pixels.shape[2]} channels; expected 3 (RGB) or 4 (RGBA)")
+        raise SwintormerError(f"{path} has {pixels.shape[2]} channels; expected 1 (grayscale), 3 (RGB) or 4 (RGBA)")
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise SwintormerError(f"{path} is {w}x{h} pixels; images need at least {MIN_IMAGE_SIDE} pixels on each side")
@@ -134,7 +146,8 @@ def read_image(path: str | Path) -> LoadedImage:
     if raw.dtype not in (np.uint8, np.uint16):
         raw = raw.astype(np.float32)  # float TIFFs; other integer types are rejected by from_uint
     depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 32}[raw.dtype]
-    return LoadedImage(array=_check_array(raw, path), bit_depth=depth, path=path)
+    mode = "gray" if raw.ndim == 2 or raw.shape[2] <= 2 else "rgb"
+    return LoadedImage(array=_check_array(raw, path), bit_depth=depth, path=path, mode=mode)
 
 
 def dual_pixel_stack(right: LoadedImage, left: LoadedImage) -> np.ndarray:
@@ -153,7 +166,7 @@ def dual_pixel_stack(right: LoadedImage, left: LoadedImage) -> np.ndarray:
 
 
 def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None) -> Path:
-    """Write an RGB ``[H, W, 3]`` image; the folder is created if needed.
+    """Write an RGB ``[H, W, 3]`` or grayscale ``[H, W, 1]`` image; the folder is created if needed.
 
     ``array`` is uint8/uint16 (written as is) or float in ``[0, 1]`` (clipped and quantised to
     ``bit_depth``, default 8). Formats that cannot hold 16 bits (JPEG, BMP, WebP) get 8.
@@ -174,7 +187,7 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
     data = float_to_dtype(from_uint(array)[0], np.uint8 if bit_depth == 8 else np.uint16)
     if array.dtype == data.dtype:
         data = array
-    data = np.ascontiguousarray(data[:, :, ::-1])  # RGB -> BGR for OpenCV
+    data = np.ascontiguousarray(data[:, :, 0] if data.shape[2] == 1 else data[:, :, ::-1])  # RGB -> BGR for OpenCV
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         ok = cv2.imwrite(str(path), data)

@@ -1,4 +1,4 @@
-"""Image quality metrics with the conventions of SPEC.md section 6 (data range 1)."""
+"""Image quality metrics with the reference conventions (data range 1; docs/architecture.md, "Reference facts")."""
 
 from __future__ import annotations
 

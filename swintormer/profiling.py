@@ -116,19 +116,25 @@ def _example_inputs(cfg: object, size: int, batch: int) -> tuple[tuple[int, ...]
     raise TypeError(f"cannot profile a {type(cfg).__name__}")
 
 
+#: a deployed model's component -> its role in a profile
+_ROLES = {"restorer": "model", "encoder": "encoder", "denoiser": "denoiser_per_step"}
+
+
 def profile_variant(name: str, size: int = 256, batch: int = 1) -> dict[str, CostReport]:
     """Cost of a registered variant for an image tile of ``size``; prior restorers add their encoder
-    and one denoiser step (``"denoiser_per_step"``) as separate entries.
+    and one denoiser step (``"denoiser_per_step"``) as separate entries. Other variants (a lone
+    denoiser or encoder) are counted as they are, under ``"model"``.
     """
-    from swintormer.registry import build_model, prior_components
+    from swintormer.model import DeblurModel
+    from swintormer.models.config import RestorerConfig
+    from swintormer.registry import build_model, get_config
 
-    parts = {"model": name}
-    pair = prior_components(name)
-    if pair:
-        parts.update(encoder=pair[0], denoiser_per_step=pair[1])
+    if isinstance(get_config(name), RestorerConfig):
+        parts = {_ROLES[k]: m for k, m in DeblurModel.build(name).components().items()}
+    else:
+        parts = {"model": build_model(name)}
     reports = {}
-    for role, variant in parts.items():
-        module = build_model(variant)
+    for role, module in parts.items():
         shape, extra = _example_inputs(module.config, size, batch)
         reports[role] = count_cost(module, shape, **extra)
     return reports

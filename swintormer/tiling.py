@@ -11,22 +11,29 @@ of tiles plus that band, not a multiple of the image.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from swintormer.errors import SwintormerError
 from swintormer.imageio import float_to_dtype, from_uint
 from swintormer.padding import reflect_pad_to
+from swintormer.progress import Progress
 
 __all__ = [
+    "Blend",
     "TileFn",
     "TileMerger",
     "TilePlan",
+    "TilingConfig",
+    "as_blend",
+    "blend_weights",
+    "check_tile",
     "extract_tiles",
+    "gray_tiles",
     "merge_tiles",
     "pad_to_plan",
     "plan_tiles",
@@ -37,9 +44,65 @@ __all__ = [
 
 #: ``fn(tiles [b, C, t, t] float32, origins [(y, x)] * b) -> [b, C_out, t, t]``
 TileFn = Callable[[torch.Tensor, Sequence[tuple[int, int]]], torch.Tensor]
-Blend = Literal["uniform", "feather"]
-DEFAULT_TILE = 256
-DEFAULT_STRIDE = 220
+
+
+class Blend(str, enum.Enum):
+    """How overlapping tile outputs are merged: plain averaging (the paper) or a ramp over the overlap."""
+
+    UNIFORM = "uniform"
+    FEATHER = "feather"
+
+
+def as_blend(value: Blend | str) -> Blend:
+    """``value`` as a :class:`Blend`, or a clear error naming the choices."""
+    try:
+        return Blend(value)
+    except ValueError:
+        raise SwintormerError(f"unknown blend {value!r}: use {' or '.join(b.value for b in Blend)}") from None
+
+
+def check_tile(tile: int, multiple: int) -> None:
+    """Raise unless ``tile`` (0 = whole image) is a multiple of what the model's architecture needs."""
+    if tile and tile % multiple:
+        raise SwintormerError(
+            f"tile {tile} is not a multiple of {multiple}, which this model needs "
+            f"(use --tile {max(multiple, tile // multiple * multiple)} or 0 for the whole image)"
+        )
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    """How an image is cut and merged: the one owner of these settings and their defaults.
+
+    ``tile`` x ``tile`` tiles (0: the whole image at once) every ``stride`` pixels, merged by
+    ``blend``, ``batch`` tiles per call of the tile function (the reference's 256/220; the
+    paper's best is 512/220). The command line, the server's limits, the exporter and the
+    benchmarks all take one of these.
+    """
+
+    tile: int = 256
+    stride: int = 220
+    blend: Blend = Blend.UNIFORM
+    batch: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blend", as_blend(self.blend))
+        if self.tile < 0 or (self.tile and not 0 < self.stride <= self.tile):
+            raise SwintormerError(f"need --tile >= 0 and 0 < --stride <= --tile, got tile {self.tile}, stride {self.stride}")
+        if self.batch < 1:
+            raise SwintormerError(f"--batch must be >= 1, got {self.batch}")
+
+    def validate(self, size_multiple: int) -> "TilingConfig":
+        """``self``, after checking the tile fits a model whose sides must be multiples of ``size_multiple``."""
+        check_tile(self.tile, size_multiple)
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        return {"tile": self.tile, "stride": self.stride, "blend": self.blend.value, "batch": self.batch}
+
+
+DEFAULT_TILE = TilingConfig.tile
+DEFAULT_STRIDE = TilingConfig.stride
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -73,20 +136,21 @@ def plan_tiles(height: int, width: int, tile: int = DEFAULT_TILE, stride: int = 
     The image is padded up to the tile size where it is smaller, so the plan's size may exceed
     the image's.
     """
-    if tile < 0 or (tile and not 0 < stride <= tile):
-        raise SwintormerError(f"need tile >= 0 and 0 < stride <= tile, got tile={tile}, stride={stride}")
+    TilingConfig(tile, stride)  # one place checks tile and stride
     if tile == 0:
         return TilePlan(height, width, height, width, max(height, width))
     return TilePlan(max(height, tile), max(width, tile), tile, tile, stride)
 
 
-def _blend_weights(plan: TilePlan, blend: Blend) -> torch.Tensor:
-    """``[t_h, t_w]`` float64 weights: ones (uniform) or a ramp over the overlap width (feather)."""
+def blend_weights(plan: TilePlan, blend: Blend | str) -> torch.Tensor:
+    """``[t_h, t_w]`` float64 weights: ones (uniform) or a ramp over the overlap width (feather).
+
+    Feather: the distance to the nearest tile edge (1 at the edge pixel) over the overlap
+    ``tile - stride``, capped at 1.
+    """
     th, tw = plan.tile_h, plan.tile_w
-    if blend == "uniform":
+    if as_blend(blend) == Blend.UNIFORM:
         return torch.ones(th, tw, dtype=torch.float64)
-    if blend != "feather":
-        raise SwintormerError(f"unknown blend {blend!r}: use 'uniform' or 'feather'")
     ramp = max(min(th, tw) - plan.stride, 1)
     ys = torch.arange(th, dtype=torch.float64)
     xs = torch.arange(tw, dtype=torch.float64)
@@ -112,9 +176,9 @@ class TileMerger:
     ``[H, W, C]`` of the image's (unpadded) size.
     """
 
-    def __init__(self, plan: TilePlan, out: np.ndarray, blend: Blend = "uniform") -> None:
+    def __init__(self, plan: TilePlan, out: np.ndarray, blend: Blend | str = Blend.UNIFORM) -> None:
         self.plan, self.out = plan, out
-        self.weights = _blend_weights(plan, blend)
+        self.weights = blend_weights(plan, blend)
         self.top = 0
         self.sum = torch.zeros(out.shape[2], plan.tile_h, plan.width, dtype=torch.float64)
         self.count = torch.zeros(plan.tile_h, plan.width, dtype=torch.float64)
@@ -169,11 +233,8 @@ def _check_image(image: np.ndarray) -> None:
 def tiled_apply(
     fn: TileFn,
     image: np.ndarray,
-    out_channels: int,
-    tile: int = DEFAULT_TILE,
-    stride: int = DEFAULT_STRIDE,
-    batch: int = 8,
-    blend: Blend = "uniform",
+    out_channels: int = 3,
+    tiling: TilingConfig = TilingConfig(),
     out_dtype: np.dtype | type = np.float32,
     progress: bool | None = None,
 ) -> np.ndarray:
@@ -183,28 +244,32 @@ def tiled_apply(
         fn: maps a batch of float32 tiles ``[b, C, t, t]`` in ``[0, 1]`` (and their origins in the
             padded image) to ``[b, out_channels, t, t]``.
         image: ``[H, W, C]``, ``uint8``/``uint16`` (scaled to ``[0, 1]``) or float.
-        tile, stride: tile size and step; ``tile=0`` runs the whole image as one tile.
-        batch: tiles per call of ``fn``.
-        blend: ``"uniform"`` averaging (the paper) or ``"feather"`` (ramped over the overlap).
+        tiling: tile size, stride, blend and batch (``tile=0`` runs the whole image as one tile).
         out_dtype: ``np.float32`` (unclipped) or ``np.uint8``/``np.uint16`` (rounded, clipped).
-        progress: show a progress bar (None: only on a terminal).
+        progress: show progress (None: a bar on a terminal, periodic log lines elsewhere).
 
     Returns:
         ``[H, W, out_channels]`` of ``out_dtype``.
     """
     _check_image(image)
-    if batch < 1:
-        raise SwintormerError(f"batch must be >= 1, got {batch}")
-    plan = plan_tiles(image.shape[0], image.shape[1], tile, stride)
+    plan = plan_tiles(image.shape[0], image.shape[1], tiling.tile, tiling.stride)
     padded = pad_to_plan(image, plan)
-    merger = TileMerger(plan, np.empty((*image.shape[:2], out_channels), dtype=out_dtype), blend)
+    merger = TileMerger(plan, np.empty((*image.shape[:2], out_channels), dtype=out_dtype), tiling.blend)
     origins = plan.origins
-    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal only
-    with tqdm(total=len(origins), unit="tile", disable=disable, leave=False) as bar:
-        for group in _batches(origins, batch):
+    with Progress(len(origins), "deblurring", "tiles", progress) as bar:
+        for group in _batches(origins, tiling.batch):
             merger.add(fn(extract_tiles(padded, plan, group), group), group)
             bar.update(len(group))
     return merger.finish()
+
+
+def gray_tiles(tiles: torch.Tensor) -> torch.Tensor:
+    """``[b, 3, t, t] -> [b, 1, t, t]``: the channel mean, how a grayscale input gets its output back.
+
+    Merging is a weighted average, so taking the mean per tile before the merge gives the merged
+    image's mean; the CLI and the server both do it here.
+    """
+    return tiles.float().mean(dim=1, keepdim=True)
 
 
 def split_image(image: np.ndarray, tile: int = DEFAULT_TILE, stride: int = DEFAULT_STRIDE) -> tuple[TilePlan, torch.Tensor, list[tuple[int, int]]]:
@@ -219,7 +284,7 @@ def merge_tiles(
     results: torch.Tensor,
     plan: TilePlan,
     size: tuple[int, int],
-    blend: Blend = "uniform",
+    blend: Blend | str = Blend.UNIFORM,
     out_dtype: np.dtype | type = np.float32,
 ) -> np.ndarray:
     """Merge ``[N, C, t, t]`` outputs of every tile of ``plan`` into an ``[H, W, C]`` image of ``size``."""

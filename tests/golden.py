@@ -12,9 +12,9 @@ from swintormer.metrics import psnr
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = json.loads((GOLDEN / "golden.json").read_text())
-BLURRY = ROOT / SPEC["image"]
-SHARP = ROOT / SPEC["sharp"]
+RECORD = json.loads((GOLDEN / "golden.json").read_text())
+BLURRY = ROOT / RECORD["image"]
+SHARP = ROOT / RECORD["sharp"]
 
 
 def reference() -> np.ndarray:
@@ -28,6 +28,6 @@ def assert_golden(restored: np.ndarray, what: str) -> None:
     want = reference()
     assert restored.shape == want.shape and restored.dtype == np.uint8, (what, restored.shape, restored.dtype)
     worst = int(np.abs(restored.astype(np.int16) - want.astype(np.int16)).max())
-    assert worst <= SPEC["max_level_difference"], f"{what}: {worst} levels from the golden output"
+    assert worst <= RECORD["max_level_difference"], f"{what}: {worst} levels from the golden output"
     score = psnr(restored.astype(np.float32) / 255.0, read_image(SHARP).pixels)
-    assert abs(score - SPEC["psnr_db"]) <= SPEC["psnr_tolerance_db"], f"{what}: {score:.4f} dB, recorded {SPEC['psnr_db']} dB"
+    assert abs(score - RECORD["psnr_db"]) <= RECORD["psnr_tolerance_db"], f"{what}: {score:.4f} dB, recorded {RECORD['psnr_db']} dB"

@@ -14,7 +14,7 @@ from swintormer.checkpoint import save_checkpoint
 from swintormer.cli import main
 from swintormer.imageio import read_image, write_image
 from swintormer.models import RestorerConfig
-from swintormer.pipeline import build_deblur_model
+from swintormer.model import DeblurModel
 from swintormer.registry import build_model, list_models
 
 
@@ -42,7 +42,7 @@ def rocket_png(tmp_path_factory, rocket) -> str:
 def _checkpoint_for(variant: str, folder) -> str:
     torch.manual_seed(0)
     path = folder / f"{variant}.safetensors"
-    model = build_deblur_model(variant)
+    model = DeblurModel.build(variant)
     save_checkpoint(path, model.components(), model.metadata())
     return str(path)
 
@@ -84,16 +84,12 @@ def test_deblur_every_variant(capsys, tmp_path, rocket, variant):
 def test_errors_are_one_line(capsys, tmp_path, rocket_png, tiny_checkpoint):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
-    gray = tmp_path / "gray.png"
-    write_image(gray, np.zeros((40, 40, 3), np.uint8))
     import cv2
 
-    cv2.imwrite(str(gray), np.zeros((40, 40), np.uint8))
     pixel = tmp_path / "pixel.png"
     cv2.imwrite(str(pixel), np.zeros((1, 1, 3), np.uint8))
     out = tmp_path / "o.png"
     assert_one_line_error(*run_cli(capsys, "deblur", corrupt, "-o", out)[::2], "could not be decoded")
-    assert_one_line_error(*run_cli(capsys, "deblur", gray, "-o", out)[::2], "1 channel")
     assert_one_line_error(*run_cli(capsys, "deblur", pixel, "-o", out)[::2], "1x1 pixels")
     assert_one_line_error(*run_cli(capsys, "deblur", tmp_path / "none.png", "-o", out)[::2], "image not found")
     assert_one_line_error(
@@ -117,6 +113,34 @@ def test_errors_are_one_line(capsys, tmp_path, rocket_png, tiny_checkpoint):
     assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", out, "--tile", "300")[::2], "multiple of 128")
     assert_one_line_error(*run_cli(capsys, "deblur", rocket_png, "-o", tmp_path / "x.gif")[::2], "unknown extension")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_grayscale_files_are_restored_and_written_back_grayscale(capsys, tmp_path, bits):
+    """A grayscale photo is deblurred as RGB (its channel three times) and written back grayscale:
+    the mean of what the RGB image gives, to within one level of rounding."""
+    import cv2
+
+    from photos import photo
+
+    from swintormer.data.defocus import disk_blur
+    from swintormer.imageio import to_uint
+
+    sharp = photo("camera")[:150, :230, None].repeat(3, axis=2).astype(np.float32) / 255  # a real grayscale photograph
+    gray = to_uint(disk_blur(sharp, 3.0)[:, :, :1], bits)[:, :, 0]
+    src, rgb = tmp_path / "gray.png", tmp_path / "rgb.png"
+    cv2.imwrite(str(src), gray)
+    write_image(rgb, np.repeat(gray[:, :, None], 3, axis=2))
+    code, _, err = run_cli(capsys, "deblur", src, "-o", tmp_path / "out-gray.png", "--compare")
+    assert code == 0 and "grayscale" in err, err
+    code, _, err = run_cli(capsys, "deblur", rgb, "-o", tmp_path / "out-rgb.png")
+    assert code == 0, err
+    out = cv2.imread(str(tmp_path / "out-gray.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == gray.shape and out.dtype == gray.dtype  # one channel, the input's bit depth
+    want = read_image(tmp_path / "out-rgb.png").array.astype(np.float64).mean(axis=2)
+    assert np.abs(out - want).max() <= 1.0
+    assert np.abs(out.astype(np.int64) - gray).mean() > 0.5 * (257 if bits == 16 else 1)  # restored, not copied
+    assert read_image(tmp_path / "out-gray_compare.png").array.shape[2] == 3
 
 
 def test_profile_reports_reference_counts(capsys):
@@ -185,7 +209,7 @@ def test_folder_of_inputs_each_deblurred_on_its_own(capsys, tmp_path, rocket):
 
 
 def test_bundled_models_listed_and_selected_by_name(capsys, tmp_path, rocket_png):
-    from swintormer.inference import BUNDLED, DEFAULT_CHECKPOINT
+    from swintormer.model import BUNDLED, DEFAULT_CHECKPOINT
     from swintormer.registry import list_models
 
     code, out, _ = run_cli(capsys, "models")

@@ -11,7 +11,9 @@ from swintormer.diffusion.losses import denoiser_loss, first_stage_loss
 from swintormer.diffusion.prior import PriorSettings, sample_prior, tile_generators
 from swintormer.diffusion.schedulers import DDIMScheduler, DDPMScheduler
 from swintormer.errors import SwintormerError
-from swintormer.pipeline import build_deblur_model, torch_tile_fn
+from swintormer.backends import BackendRequest
+from swintormer.backends.torch import tile_fn
+from swintormer.model import DeblurModel
 from swintormer.registry import build_model
 
 
@@ -94,7 +96,7 @@ def test_reference_sizes():
 @pytest.fixture(scope="module")
 def prior_model():
     torch.manual_seed(0)
-    model = build_deblur_model("swintormer-tiny-prior")
+    model = DeblurModel.build("swintormer-tiny-prior")
     torch.nn.init.normal_(model.restorer.prior_embed.proj.weight, std=0.05)  # let the prior matter
     for p in model.denoiser.out.parameters():
         torch.nn.init.normal_(p, std=0.05)  # zero-init output would make eps identically 0
@@ -102,7 +104,7 @@ def prior_model():
 
 
 def test_prior_sampling_is_deterministic_and_batch_independent(prior_model):
-    fn = torch_tile_fn(prior_model, torch.device("cpu"), PriorSettings(steps=3, seed=7))
+    fn = tile_fn(prior_model, BackendRequest(device="cpu", settings=PriorSettings(steps=3, seed=7)))
     tiles = torch.rand(3, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     origins = [(0, 0), (0, 220), (220, 0)]
     a, b = fn(tiles, origins), fn(tiles, origins)
@@ -110,7 +112,7 @@ def test_prior_sampling_is_deterministic_and_batch_independent(prior_model):
     one_by_one = torch.cat([fn(tiles[i : i + 1], origins[i : i + 1]) for i in range(3)])
     # The noise is bit-identical; batched convolutions round differently by ~1e-6.
     assert (a - one_by_one).abs().max() < 1e-5
-    other_seed = torch_tile_fn(prior_model, torch.device("cpu"), PriorSettings(steps=3, seed=8))(tiles, origins)
+    other_seed = tile_fn(prior_model, BackendRequest(device="cpu", settings=PriorSettings(steps=3, seed=8)))(tiles, origins)
     assert (a - other_seed).abs().max() > 1e-4
 
 
@@ -127,7 +129,7 @@ def test_prior_is_per_tile_and_in_range(prior_model):
 
 
 def test_prior_settings_guard():
-    plain = build_deblur_model("swintormer-tiny")
+    plain = DeblurModel.build("swintormer-tiny")
     with pytest.raises(SwintormerError, match="no diffusion prior"):
         plain.settings(steps=5)
     assert plain.settings(steps=0).steps == 0

@@ -16,8 +16,8 @@ from swintormer.errors import SwintormerError
 from swintormer.evaluation import evaluate_split
 from swintormer.evaluation.baselines import UnsharpParams, identity_tile_fn, tune_unsharp, unsharp_tile_fn
 from swintormer.evaluation.evaluate import INPUT
-from swintormer.inference import TileOptions
 from swintormer.metrics import psnr
+from swintormer.tiling import TilingConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,7 +57,7 @@ def test_eval_cli_writes_table_json_and_figures(capsys, tmp_path, synthetic_test
 def test_any_tile_function_is_a_backend(synthetic_test):
     """The input row and an identity backend agree exactly; a broken backend fails loudly."""
     split = scan_split(find_split(synthetic_test), "single")
-    report, kept = evaluate_split(split, {"identity": identity_tile_fn}, TileOptions(tile=64, stride=40), keep=lambda n: n == "rocket_r3")
+    report, kept = evaluate_split(split, {"identity": identity_tile_fn}, TilingConfig(tile=64, stride=40), keep=lambda n: n == "rocket_r3")
     for image in report.images:
         assert image.metrics["identity"] == pytest.approx(image.metrics[INPUT], abs=1e-6)
     assert set(kept) == {"rocket_r3"} and set(kept["rocket_r3"]) == {INPUT, "identity", "target"}
@@ -82,3 +82,27 @@ def test_eval_errors_are_one_line(capsys, tmp_path, synthetic_test):
     assert "data folder not found" in capsys.readouterr().err
     assert main(["eval", "--data", str(synthetic_test), "--no-model"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_report_numbers_are_known_answers(tmp_path):
+    """Inputs off their targets by a known constant: PSNR 20 / 30 dB, MAE 0.1 / 0.0316, and the
+    category rows are the per-image means (the paper's convention), not a pooled MSE."""
+    from swintormer.data.dpdd import CATEGORIES_FILE
+    from swintormer.imageio import write_image
+
+    split = tmp_path / "test"
+    rng = np.random.default_rng(0)
+    offsets = {"indoor_a": 0.1, "outdoor_b": 10 ** (-1.5)}  # 20 dB and 30 dB
+    for name, offset in offsets.items():
+        target = rng.uniform(0.2, 0.7, (40, 56, 3)).astype(np.float32)
+        write_image(split / "target" / f"{name}.png", target, bit_depth=16)
+        write_image(split / "inputC" / f"{name}.png", target + offset, bit_depth=16)
+    (split / CATEGORIES_FILE).write_text(json.dumps({"indoor_a": "indoor", "outdoor_b": "outdoor"}))
+    report, _ = evaluate_split(scan_split(find_split(tmp_path), "single"), {}, TilingConfig(tile=0), progress=False)
+    cats = report.categories()
+    assert cats["indoor"][INPUT]["psnr"] == pytest.approx(20.0, abs=2e-3)
+    assert cats["outdoor"][INPUT]["psnr"] == pytest.approx(30.0, abs=2e-3)
+    assert cats["combined"][INPUT]["psnr"] == pytest.approx(25.0, abs=2e-3)  # mean of 20 and 30, not 22.6 (pooled)
+    assert cats["indoor"][INPUT]["mae"] == pytest.approx(0.1, abs=1e-4)
+    assert cats["combined"][INPUT]["mae"] == pytest.approx((0.1 + 10 ** (-1.5)) / 2, abs=1e-4)
+    assert 0.0 < cats["indoor"][INPUT]["ssim"] < cats["outdoor"][INPUT]["ssim"] < 1.0

@@ -12,15 +12,17 @@ import onnx
 import pytest
 import torch
 
+from swintormer.backends import BackendRequest
 from swintormer.backends.onnxruntime import ort_tile_fn
+from swintormer.backends.torch import tile_fn
 from swintormer.checkpoint import save_checkpoint
 from swintormer.errors import SwintormerError
-from swintormer.export.build import export_components, specs_for
+from swintormer.export.build import export_components
 from swintormer.export.specs import Precision, component_specs
 from swintormer.export.trt_compat import check_tensorrt_compat, supported_ops
-from swintormer.inference import TileOptions, deblur_array, resolve_model
 from swintormer.metrics import psnr
-from swintormer.pipeline import build_deblur_model, torch_tile_fn
+from swintormer.model import DeblurModel
+from swintormer.tiling import TilingConfig, tiled_apply
 
 from photos import photo
 from serving_helpers import prior_checkpoint
@@ -30,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def prior_model(tmp_path_factory):
-    return resolve_model(None, prior_checkpoint(tmp_path_factory.mktemp("prior")))
+    return DeblurModel.load(prior_checkpoint(tmp_path_factory.mktemp("prior")))
 
 
 def test_specs_name_every_tensor_and_fix_the_tile():
-    specs = component_specs(build_deblur_model("swintormer-tiny-prior"), 256, 8)
+    specs = component_specs(DeblurModel.build("swintormer-tiny-prior"), 256, 8)
     assert set(specs) == {"restorer", "encoder", "denoiser"}
     r = specs["restorer"]
     assert [t.name for t in r.inputs] == ["image", "prior"] and r.outputs[0].name == "restored"
@@ -42,25 +44,25 @@ def test_specs_name_every_tensor_and_fix_the_tile():
     assert r.profile()["prior"][2] == (8, 3, 64, 64)
     d = specs["denoiser"]
     assert [(t.name, t.dtype) for t in d.inputs] == [("sample", "float32"), ("timestep", "int64")]
-    assert r.fingerprint() != component_specs(build_deblur_model("swintormer-tiny-prior"), 512, 8)["restorer"].fingerprint()
+    assert r.fingerprint() != component_specs(DeblurModel.build("swintormer-tiny-prior"), 512, 8)["restorer"].fingerprint()
     with pytest.raises(SwintormerError, match="multiple of 256"):
-        component_specs(build_deblur_model("swintormer-single"), 300)
+        component_specs(DeblurModel.build("swintormer-single"), 300)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", [Precision.FP32, Precision.FP16])
 def test_full_pipeline_parity_onnxruntime_vs_pytorch(prior_model, precision):
     """ORT vs PyTorch through the tiled pipeline on a real photo, at two batch sizes."""
-    specs = specs_for(prior_model, 256, 4)
+    specs = component_specs(prior_model, 256, 4)
     files = export_components(prior_model, specs, precision)
     image = photo("rocket")[:300, :470]
-    want = deblur_array(image, torch_tile_fn(prior_model, torch.device("cpu")), TileOptions(batch=1), out_dtype=np.float32)
+    want = tiled_apply(tile_fn(prior_model, BackendRequest(device="cpu")), image, 3, TilingConfig(batch=1))
     # Measured 132.3 dB (fp32) and 69.0 dB (fp16: fp16 weights and activations, norms and
     # softmaxes in fp32) for this tiny random-weight prior model; the bars sit a few dB under.
     floor = 127.0 if precision == Precision.FP32 else 65.0
     for batch in (1, 3):
         fn = ort_tile_fn({k: a.path for k, a in files.items()}, prior_model.prior, prior_model.scheduler)
-        got = deblur_array(image, fn, TileOptions(batch=batch), out_dtype=np.float32)
+        got = tiled_apply(fn, image, 3, TilingConfig(batch=batch))
         assert psnr(got, want) >= floor, (precision, batch, psnr(got, want))
     for component, art in files.items():
         graph = onnx.load(str(art.path))
@@ -72,8 +74,8 @@ def test_full_pipeline_parity_onnxruntime_vs_pytorch(prior_model, precision):
 @pytest.mark.slow
 def test_cache_hits_and_invalidation(tmp_path):
     torch.manual_seed(3)
-    model = build_deblur_model("restormer-tiny")
-    specs = specs_for(model, 64, 2)
+    model = DeblurModel.build("restormer-tiny")
+    specs = component_specs(model, 64, 2)
     first = export_components(model, specs, Precision.FP32)["restorer"]
     again = export_components(model, specs, Precision.FP32)["restorer"]
     assert again.cached and again.path == first.path
@@ -87,7 +89,7 @@ def test_tensorrt_check_catches_unsupported_graphs():
     from onnx import TensorProto, helper
 
     assert "LayerNormalization" in supported_ops() and "Unique" not in supported_ops()
-    spec = component_specs(build_deblur_model("restormer-tiny"), 64)["restorer"]
+    spec = component_specs(DeblurModel.build("restormer-tiny"), 64)["restorer"]
     x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", 64])
     y = helper.make_tensor_value_info("restored", TensorProto.FLOAT, ["batch", 3, 64, 64])
     nodes = [helper.make_node("Unique", ["image"], ["u"]), helper.make_node("Identity", ["image"], ["restored"])]
@@ -104,7 +106,7 @@ def _build_engines(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
     other = tmp_path / "other.safetensors"
-    save_checkpoint(other, {"restorer": build_deblur_model("restormer-tiny").restorer}, {"model": "restormer-tiny"})
+    save_checkpoint(other, {"restorer": DeblurModel.build("restormer-tiny").restorer}, {"model": "restormer-tiny"})
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -130,8 +132,8 @@ def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
 def test_dynamic_height_width_restorer(tmp_path):
     """Whole-image graphs: one restorer graph for any multiple of its size multiple in range."""
     torch.manual_seed(0)
-    model = build_deblur_model("restormer-tiny")
-    specs = specs_for(model, 64, 2, dynamic_hw=True)
+    model = DeblurModel.build("restormer-tiny")
+    specs = component_specs(model, 64, 2, dynamic_hw=True)
     assert specs["restorer"].profile()["image"][2] == (2, 3, 256, 256)
     path = export_components(model, specs, Precision.FP32)["restorer"].path
     assert check_tensorrt_compat(onnx.load(str(path)), specs["restorer"]) == []

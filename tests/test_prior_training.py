@@ -10,7 +10,10 @@ from swintormer.data.photos import load_photo, split_photos
 from swintormer.data.sources import SyntheticPairs
 from swintormer.data.synthetic import DefocusRecipe
 from swintormer.errors import SwintormerError
-from swintormer.inference import TileOptions, deblur_array, resolve_model, torch_tile_fn
+from swintormer.backends import BackendRequest
+from swintormer.backends.torch import tile_fn
+from swintormer.model import DeblurModel
+from swintormer.tiling import TilingConfig, tiled_apply
 from swintormer.registry import build_model
 from swintormer.training import StageOptions, TrainConfig, Trainer, build_task
 
@@ -38,7 +41,7 @@ def test_prior_stages_chain_into_a_deployable_model(tmp_path):
     save_checkpoint(plain, {"restorer": base}, {"model": "swintormer-tiny"})
     options = StageOptions(model="swintormer-tiny-prior", init=den.model, extra={"restorer": str(plain), "prior_steps": "2"})
     final, trainer = _run("prior-restorer", options, tmp_path / "prior", crop=128, steps=2)
-    model = resolve_model(None, final.model)
+    model = DeblurModel.load(final.model)
     assert model.has_prior and model.prior.steps == 4 and model.name == "swintormer-tiny-prior"
     # the restorer started from the prior-free one: with a zero prior embedding it computes the same
     fresh = build_task("prior-restorer", options).modules["restorer"].eval()
@@ -47,7 +50,7 @@ def test_prior_stages_chain_into_a_deployable_model(tmp_path):
         assert torch.allclose(fresh(x, torch.rand(1, 3, 32, 32)), base.eval()(x), atol=1e-6)
     del trainer
     image = load_photo(split_photos("test")[0])[:200, :300]
-    out = deblur_array(image, torch_tile_fn(model, torch.device("cpu")), TileOptions(batch=2))
+    out = tiled_apply(tile_fn(model, BackendRequest(device="cpu")), image, 3, TilingConfig(batch=2))
     assert out.shape == (200, 300, 3)
 
 

@@ -7,15 +7,18 @@ import json
 import pytest
 from tritonclient.grpc import model_config_pb2
 
+from swintormer.errors import SwintormerError
 from swintormer.export.specs import component_specs
-from swintormer.pipeline import build_deblur_model
-from swintormer.serving.config import TRITON_TYPES, parse_config
+from swintormer.model import DeblurModel
+from swintormer.serving.config import parse_config
+from swintormer.serving.dtypes import config_type
 from swintormer.serving.repository import MANIFEST, RepositoryPlan, model_configs, write_repository
 from swintormer.serving.steps import ServingLimits
+from swintormer.tiling import TilingConfig
 
 
 def _plan(tmp_path, flavour: str, variant: str) -> RepositoryPlan:
-    model = build_deblur_model(variant)
+    model = DeblurModel.build(variant)
     specs = component_specs(model, 256, 6)
     suffix = ".plan" if flavour == "gpu" else ".onnx"
     artifacts = {}
@@ -45,7 +48,7 @@ def test_configs_parse_and_match_the_specs(tmp_path, flavour, variant):
         for tensors, entries in ((spec.inputs, cfg.input), (spec.outputs, cfg.output)):
             assert [e.name for e in entries] == [t.name for t in tensors]  # only names the graphs/engines expose
             for t, e in zip(tensors, entries):
-                assert e.data_type == model_config_pb2.DataType.Value(TRITON_TYPES[t.dtype])
+                assert e.data_type == model_config_pb2.DataType.Value(config_type(t.dtype))
                 dims = list(e.reshape.shape) if e.HasField("reshape") else list(e.dims)
                 assert dims == [d for d in t.shape[1:]], (component, t.name)
     ens = parse_config(tmp_path / "repo" / "deblur_uint8" / "config.pbtxt")
@@ -71,3 +74,16 @@ def test_gpu_and_cpu_flavours_differ_only_where_they_should(tmp_path):
     for name in cpu:
         assert cpu[name].inputs == gpu[name].inputs and cpu[name].outputs == gpu[name].outputs
     assert gpu["prior"].parameters["device"] == "cuda" and cpu["prior"].parameters["device"] == "cpu"
+
+
+def test_the_served_tile_must_be_the_graphs_tile(tmp_path):
+    """The repository refuses limits whose tiles the restorer graph cannot take."""
+    model = DeblurModel.build("swintormer-tiny")
+    specs = component_specs(model, 256, 4)
+    artifacts = {"restorer": tmp_path / "restorer.onnx"}
+    with pytest.raises(SwintormerError, match="512-pixel tiles, but the restorer graph takes 256x256"):
+        RepositoryPlan("cpu", specs, artifacts, ServingLimits(3, tiling=TilingConfig(512, 440)))
+    dynamic = component_specs(model, 256, 4, dynamic_hw=True)
+    RepositoryPlan("cpu", dynamic, artifacts, ServingLimits(3, tiling=TilingConfig(512, 440)))  # in range
+    with pytest.raises(SwintormerError, match="outside the restorer graph's range 256..1024"):
+        RepositoryPlan("cpu", dynamic, artifacts, ServingLimits(3, tiling=TilingConfig(2048, 2000)))

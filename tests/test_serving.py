@@ -12,17 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
 from swintormer.errors import SwintormerError
+from swintormer.backends import BackendRequest
+from swintormer.backends.torch import tile_fn
 from swintormer.imageio import read_image
-from swintormer.inference import TileOptions, deblur_array, torch_tile_fn
 from swintormer.metrics import psnr
 from swintormer.serving.client import DeblurClient
+from swintormer.tiling import tiled_apply
 
 from golden import BLURRY, assert_golden
 from photos import photo
-from serving_helpers import MAX_PIXELS, build_repository, other_checkpoint, start_server
+from serving_helpers import MAX_PIXELS, TILING, build_repository, other_checkpoint, start_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -62,8 +63,7 @@ def served(servers):
 
 
 def _local(model, image: np.ndarray) -> np.ndarray:
-    fn = torch_tile_fn(model, torch.device("cpu"), model.prior)
-    return deblur_array(image, fn, TileOptions(256, 220, 4, "uniform"), out_channels=3, out_dtype=np.float32)
+    return tiled_apply(tile_fn(model, BackendRequest(device="cpu")), image, 3, TILING, out_dtype=np.float32)
 
 
 @pytest.mark.parametrize("kind", ["default", "other"])
@@ -110,6 +110,25 @@ def test_uint8_grpc_shared_memory_and_chw(served):
     with DeblurClient(server.http_url) as client:
         u16 = client.deblur(image.astype(np.uint16) * 257)
     assert u16.dtype == np.uint16 and psnr(u16 / 65535.0, want.clip(0, 1)) > 60
+
+
+def test_grayscale_request_comes_back_grayscale(served):
+    """A one-channel image is restored as RGB and answered as the channel mean, like `swintormer deblur` does."""
+    from swintormer.data.defocus import disk_blur
+    from swintormer.imageio import to_uint
+    from swintormer.tiling import gray_tiles
+
+    model, server = served
+    sharp = photo("camera")[100:380, 60:400, None].repeat(3, axis=2).astype(np.float32) / 255  # a grayscale photograph
+    gray = to_uint(disk_blur(sharp, 3.0)[:, :, :1], 8)  # defocused, [H, W, 1]
+    fn = tile_fn(model, BackendRequest(device="cpu"))
+    want = tiled_apply(lambda t, o: gray_tiles(fn(t, o)), np.repeat(gray, 3, axis=2), 1, TILING, out_dtype=np.uint8)
+    with DeblurClient(server.http_url) as client:
+        got = client.deblur(np.ascontiguousarray(gray))
+        chw = client.deblur(np.ascontiguousarray(gray.transpose(2, 0, 1)), layout="CHW")
+    assert got.shape == gray.shape and got.dtype == np.uint8 and chw.shape == (1, *gray.shape[:2])
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1 and np.array_equal(chw[0], got[:, :, 0])
+    assert np.abs(got.astype(int) - gray.astype(int)).mean() > 0.5  # it was restored, not echoed
 
 
 def _our_regions(client: DeblurClient) -> list[str]:

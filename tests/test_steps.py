@@ -8,9 +8,9 @@ import torch
 
 from swintormer.errors import SwintormerError
 from swintormer.serving.steps import Geometry, ServingLimits, postprocess, preprocess
-from swintormer.tiling import plan_tiles, tiled_apply
+from swintormer.tiling import TilingConfig, plan_tiles, tiled_apply
 
-LIMITS = ServingLimits(channels=3, max_pixels=1_000_000, tile=256, stride=220)
+LIMITS = ServingLimits(channels=3, max_pixels=1_000_000, tiling=TilingConfig(256, 220))
 
 
 def _image(shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -25,7 +25,7 @@ def _image(shape: tuple[int, ...], dtype) -> np.ndarray:
 def test_identity_round_trip_is_exact(hw, dtype):
     image = _image((*hw, 3), dtype)
     tiles, origins, geometry = preprocess(image, "HWC", LIMITS)
-    plan = plan_tiles(*hw, LIMITS.tile, LIMITS.stride)
+    plan = plan_tiles(*hw, LIMITS.tiling.tile, LIMITS.tiling.stride)
     assert tiles.dtype == np.float32 and tiles.shape == (len(plan.origins), 3, 256, 256)
     assert [tuple(o) for o in origins.tolist()] == plan.origins and origins.dtype == np.int32
     g = Geometry.from_array(geometry)
@@ -41,7 +41,7 @@ def test_chw_layout_and_a_real_restoration_match_the_streaming_tiler():
     tiles, origins, geometry = preprocess(image, "CHW", LIMITS)
     restored = tiles * 0.7 + 0.1
     _, out = postprocess(restored, geometry, "feather")
-    want = tiled_apply(lambda t, o: t * 0.7 + 0.1, image.transpose(1, 2, 0), 3, 256, 220, batch=3, blend="feather", out_dtype=np.uint16)
+    want = tiled_apply(lambda t, o: t * 0.7 + 0.1, image.transpose(1, 2, 0), 3, TilingConfig(256, 220, "feather", 3), out_dtype=np.uint16)
     assert out.shape == image.shape and np.array_equal(out, want.transpose(2, 0, 1))
     assert not np.array_equal(out, image)
 
@@ -58,6 +58,7 @@ def test_postprocess_takes_the_restored_tiles_not_the_input():
     "image, layout, needle",
     [
         (np.zeros((64, 64, 4), np.uint8), "HWC", "4 channels"),
+        (np.zeros((64, 64, 2), np.uint8), "HWC", "2 channels"),
         (np.zeros((7, 64, 3), np.uint8), "HWC", "at least 8"),
         (np.zeros((64, 64), np.uint8), "HWC", "rank 3"),
         (np.zeros((1001, 1000, 3), np.uint8), "HWC", "limit"),
@@ -72,5 +73,19 @@ def test_preprocess_rejects_bad_images(image, layout, needle):
 
 
 def test_postprocess_rejects_a_malformed_geometry():
-    with pytest.raises(SwintormerError, match="8 entries"):
+    with pytest.raises(SwintormerError, match="9 entries"):
         postprocess(np.zeros((1, 3, 256, 256), np.float32), np.zeros(5, np.int64))
+
+
+@pytest.mark.parametrize("layout", ["HWC", "CHW"])
+def test_grayscale_comes_back_grayscale_as_the_channel_mean(layout):
+    gray = _image((40, 70, 1), np.uint16)
+    image = gray if layout == "HWC" else np.ascontiguousarray(gray.transpose(2, 0, 1))
+    tiles, _, geometry = preprocess(image, layout, LIMITS)
+    assert tiles.shape[1] == 3 and np.array_equal(tiles[:, 0], tiles[:, 2])  # restored as RGB
+    restored = tiles * np.array([0.5, 0.7, 0.9], np.float32)[None, :, None, None]
+    _, out = postprocess(restored, geometry)
+    assert out.shape == image.shape and out.dtype == np.uint16
+    want = np.clip(np.rint(gray / 65535.0 * 0.7 * 65535), 0, 65535)  # the mean of the three channels' gains
+    hwc = out if layout == "HWC" else out.transpose(1, 2, 0)
+    assert np.abs(hwc.astype(np.int64) - want).max() <= 1

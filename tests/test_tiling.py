@@ -13,7 +13,7 @@ import torch
 
 from swintormer.errors import SwintormerError
 from swintormer.padding import pad_to_multiple, reflect_pad_to
-from swintormer.tiling import plan_tiles, tile_starts, tiled_apply
+from swintormer.tiling import Blend, TilingConfig, blend_weights, plan_tiles, tile_starts, tiled_apply
 
 
 #: mean |tiled - whole| / mean |whole - input| on the interior, for the bundled default model.
@@ -47,7 +47,7 @@ def test_identity_is_exact(size, dtype, blend):
         img = rng.random((*size, 3), dtype=np.float32)
     else:
         img = rng.integers(0, np.iinfo(dtype).max, (*size, 3)).astype(dtype)
-    out = tiled_apply(identity, img, 3, tile=256, stride=220, batch=3, blend=blend, out_dtype=dtype)
+    out = tiled_apply(identity, img, 3, TilingConfig(256, 220, blend, 3), out_dtype=dtype)
     assert out.dtype == dtype and np.array_equal(out, img)
 
 
@@ -59,10 +59,10 @@ def test_whole_image_mode_and_batches_are_equivalent():
         calls.append(list(origins))
         return tiles * 0.5
 
-    whole = tiled_apply(record, img, 3, tile=0)
+    whole = tiled_apply(record, img, 3, TilingConfig(tile=0))
     assert calls == [[(0, 0)]] and np.allclose(whole, img * 0.5)
-    a = tiled_apply(lambda t, o: t * 0.5, img, 3, tile=128, stride=100, batch=1)
-    b = tiled_apply(lambda t, o: t * 0.5, img, 3, tile=128, stride=100, batch=64)
+    a = tiled_apply(lambda t, o: t * 0.5, img, 3, TilingConfig(128, 100, batch=1))
+    b = tiled_apply(lambda t, o: t * 0.5, img, 3, TilingConfig(128, 100, batch=64))
     assert np.array_equal(a, b)
 
 
@@ -79,7 +79,12 @@ def test_bad_arguments_are_clear():
     with pytest.raises(SwintormerError, match="tile outputs have shape"):
         tiled_apply(lambda t, o: t[:, :, :10], img, 3)
     with pytest.raises(SwintormerError, match="blend"):
-        tiled_apply(identity, img, 3, blend="median")
+        tiled_apply(identity, img, 3, TilingConfig(blend="median"))
+    with pytest.raises(SwintormerError, match="batch"):
+        TilingConfig(batch=0)
+    with pytest.raises(SwintormerError, match="multiple of 128"):
+        TilingConfig(300, 220).validate(128)
+    assert TilingConfig(blend="feather").blend is Blend.FEATHER and TilingConfig(0).validate(128).tile == 0
 
 
 def test_reflect_padding_larger_than_image_and_single_pixel():
@@ -96,14 +101,14 @@ def test_reflect_padding_larger_than_image_and_single_pixel():
 @pytest.mark.slow
 def test_real_model_tiled_agrees_with_whole_image_on_interior(rocket):
     """Tiling changes what each pixel sees only near tile borders; away from them it agrees."""
-    from swintormer.inference import resolve_restorer
+    from swintormer.model import DeblurModel
 
-    model = resolve_restorer()  # the bundled default
+    model = DeblurModel.load().restorer  # the bundled default
     fn = lambda t, o: model(t)  # noqa: E731
     img = rocket[:300, :500]
     with torch.no_grad():
-        whole = tiled_apply(fn, img, 3, tile=0)
-        tiled = tiled_apply(fn, img, 3, tile=256, stride=220, batch=4)
+        whole = tiled_apply(fn, img, 3, TilingConfig(tile=0))
+        tiled = tiled_apply(fn, img, 3, TilingConfig(256, 220, batch=4))
     interior = np.abs(whole - tiled)[32:-32, 32:-32]
     change = np.abs(whole - img / 255.0)[32:-32, 32:-32]
     # Stated tolerance: away from the image border, tiling moves the output by less than
@@ -123,7 +128,7 @@ _MEMORY_PROBE = textwrap.dedent(
     img = np.random.default_rng(0).integers(0, 255, (side, side, 3), dtype=np.uint8)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.no_grad():
-        out = tiled_apply(lambda t, o: conv(t), img, 3, batch=8, out_dtype=np.uint8)
+        out = tiled_apply(lambda t, o: conv(t), img, 3, out_dtype=np.uint8)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"base_kb": base, "peak_kb": peak, "image_bytes": img.nbytes}))
     """
@@ -153,7 +158,7 @@ def test_split_then_merge_equals_streaming():
     plan, tiles, origins = split_image(img, 256, 220)
     assert tiles.shape == (len(origins), 3, 256, 256) and origins == plan.origins
     merged = merge_tiles(tiles * 0.5, plan, img.shape[:2], "feather", np.float32)
-    streamed = tiled_apply(lambda t, o: t * 0.5, img, 3, blend="feather", batch=5)
+    streamed = tiled_apply(lambda t, o: t * 0.5, img, 3, TilingConfig(blend="feather", batch=5))
     assert np.array_equal(merged, streamed)
 
 
@@ -215,7 +220,7 @@ def _origin_dependent(tiles: torch.Tensor, origins) -> torch.Tensor:
 @pytest.mark.parametrize("size, tile, stride, batch", [((300, 517), 256, 220, 3), ((61, 47), 16, 11, 5), ((40, 64), 8, 5, 64)])
 def test_merge_matches_brute_force_reference(blend, size, tile, stride, batch):
     img = np.random.default_rng(4).random((*size, 3), dtype=np.float32)
-    got = tiled_apply(_origin_dependent, img, 3, tile=tile, stride=stride, batch=batch, blend=blend)
+    got = tiled_apply(_origin_dependent, img, 3, TilingConfig(tile, stride, blend, batch))
     want = _brute_force(_origin_dependent, img, tile, stride, blend)
     assert np.abs(got - want).max() < 1e-6
     from swintormer.tiling import merge_tiles, split_image  # the server's two halves
@@ -228,9 +233,7 @@ def test_merge_matches_brute_force_reference(blend, size, tile, stride, batch):
 
 
 def test_feather_weights_are_the_literal_ramp():
-    from swintormer.tiling import _blend_weights
-
     plan = plan_tiles(8, 8, 8, 5)
-    assert torch.allclose(_blend_weights(plan, "feather"), torch.tensor(FEATHER_8_5_THIRDS, dtype=torch.float64) / 3)
-    assert torch.equal(_blend_weights(plan, "uniform"), torch.ones(8, 8, dtype=torch.float64))
+    assert torch.allclose(blend_weights(plan, "feather"), torch.tensor(FEATHER_8_5_THIRDS, dtype=torch.float64) / 3)
+    assert torch.equal(blend_weights(plan, "uniform"), torch.ones(8, 8, dtype=torch.float64))
     assert np.allclose(_ramp(8, 5) * 3, [1, 2, 3, 3, 3, 3, 2, 1])

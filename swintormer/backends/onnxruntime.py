@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from swintormer.backends import PROVIDERS, BackendRequest
+from swintormer.backends.compose import graph_tile_fn
 from swintormer.errors import SwintormerError
+from swintormer.model import DeblurModel
+from swintormer.tiling import TileFn
 
-__all__ = ["OrtSession", "available_providers", "ort_tile_fn"]
+__all__ = ["OrtSession", "available_providers", "ort_tile_fn", "tile_fn"]
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +66,22 @@ class OrtSession:
         return self.session.run(None, feed)[0]
 
 
-def ort_tile_fn(paths: dict[str, Path], settings, scheduler, providers: Sequence[str] = ("CPUExecutionProvider",)):
+def ort_tile_fn(paths: Mapping[str, Path], settings, scheduler, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0) -> TileFn:
     """A tile function over ONNX graphs ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``.
 
     ``settings``/``scheduler``: the prior's :class:`PriorSettings` and :class:`SchedulerConfig`
     (unused without encoder/denoiser graphs).
     """
-    from swintormer.pipeline import graph_tile_fn
-
     sessions = {}
     for name, path in paths.items():
-        session = OrtSession(path, providers)
+        session = OrtSession(path, providers, threads)
         sessions[name] = lambda _s=session, **feed: torch.from_numpy(_s(**feed))
     return graph_tile_fn(sessions, settings, scheduler)
+
+
+def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:
+    """The backend's factory: ``graphs`` are the model's exported ONNX files by component."""
+    if not graphs:
+        raise SwintormerError("the onnxruntime backend needs the exported graphs (swintormer.inference.tile_function builds them)")
+    providers = [PROVIDERS[request.provider]] + (["CPUExecutionProvider"] if request.provider != "cpu" else [])
+    return ort_tile_fn(graphs, request.settings or model.prior, model.scheduler, providers, request.threads)

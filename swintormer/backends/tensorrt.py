@@ -8,12 +8,17 @@ where TensorRT and a GPU exist, which CI does not have.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
+from swintormer.backends import BackendRequest
+from swintormer.backends.compose import graph_tile_fn
 from swintormer.errors import SwintormerError
+from swintormer.model import DeblurModel
+from swintormer.tiling import TileFn
 
-__all__ = ["TrtSession", "trt_tile_fn"]
+__all__ = ["TrtSession", "tile_fn", "trt_tile_fn"]
 
 
 class TrtSession:
@@ -55,8 +60,13 @@ class TrtSession:
         return outs[self.outputs[0]]
 
 
-def trt_tile_fn(plans: dict[str, Path], settings, scheduler):
+def trt_tile_fn(plans: Mapping[str, Path], settings, scheduler) -> TileFn:
     """A tile function over engines ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``."""
-    from swintormer.pipeline import graph_tile_fn
-
     return graph_tile_fn({name: TrtSession(path) for name, path in plans.items()}, settings, scheduler)
+
+
+def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:
+    """The backend's factory: ``graphs`` are the model's TensorRT engines by component."""
+    if not graphs:
+        raise SwintormerError("the tensorrt backend needs built engines (swintormer.inference.tile_function builds them)")
+    return trt_tile_fn(graphs, request.settings or model.prior, model.scheduler)

@@ -16,7 +16,7 @@ from swintormer.errors import SwintormerError
 
 __all__ = ["main", "run_guarded"]
 
-_COMMANDS = ("demo", "deblur", "serve", "client", "eval", "train", "synth", "profile", "convert", "models")
+_COMMANDS = ("demo", "deblur", "export", "serve", "client", "eval", "train", "synth", "profile", "inspect", "convert", "models")
 
 
 class _Formatter(logging.Formatter):
@@ -33,6 +33,11 @@ def _setup_logging(verbosity: int) -> None:
     root.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
 
 
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -41,16 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Swintormer-RT: defocus deblurring with Swintormer/Restormer, exported to ONNX/TensorRT "
         "and served by Triton. Start with `swintormer demo`.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _add_verbosity(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         importlib.import_module(f"swintormer.cli.{name}").register(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def _standalone_export(prog: str) -> argparse.ArgumentParser:
+    """``swintormer export`` as its own command (``python export/build_engines.py``)."""
+    from swintormer.cli import export
+
+    parser = argparse.ArgumentParser(prog=prog, description=export.__doc__.split("\n\n")[1].replace("\n", " "),
+                                     epilog=export.EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_verbosity(parser)
+    export.add_arguments(parser)
+    parser.set_defaults(func=export.run)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the command line on ``argv``; ``prog`` names a script that stands for ``swintormer export``."""
+    if prog is not None:
+        parser = _standalone_export(prog)
+        argv = list(argv or [])[1:] if argv and argv[0] == "export" else argv
+    else:
+        parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
     if not getattr(args, "func", None):

@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     def one(job: tuple[list[Path], Path]) -> float:
         images = [read_image(p) for p in job[0]]
         array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array
+        if len(images) == 1 and images[0].mode == "gray":
+            array = np.ascontiguousarray(array[:, :, :1])  # the server restores it as RGB, answers gray
         start = time.perf_counter()
         with DeblurClient(url, args.protocol, args.timeout, args.shared_memory) as client:
             restored = client.deblur(array)

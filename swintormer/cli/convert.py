@@ -10,9 +10,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 EPILOG = """examples:
-  swintormer convert net_g_latest.pth --model swintormer-dpdd -o swintormer-dpdd.safetensors
+  swintormer convert net_g_latest.pth -o swintormer-dpdd.safetensors             # architecture read from the weights
   swintormer convert single_image_defocus_deblurring.pth --model restormer-defocus-single -o restormer.safetensors
-  swintormer convert custom.pth --arch swintormer --config '{"dim": 32, "inp_channels": 3}' -o custom.safetensors
+  swintormer convert custom.pth --arch swintormer --config '{"window_size": 8, "inp_channels": 6}' -o custom.safetensors
 """
 
 
@@ -21,13 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "convert",
         help="convert an upstream Swintormer/Restormer checkpoint to our format",
         description="Read an upstream checkpoint (BasicSR .pth with params/params_ema, a plain state dict, or "
-        ".safetensors; pickles are loaded with weights_only=True) and write our .safetensors with the config inside.",
+        ".safetensors; pickles are loaded with weights_only=True) and write our .safetensors with the config inside. "
+        "The architecture is read from the weights (see `swintormer inspect`); --model or --arch/--config name it "
+        "instead, and the file must agree (the window size, which no weight records, can only be given this way).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", metavar="UPSTREAM", help="upstream checkpoint file")
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--model", metavar="NAME", help="registered variant whose architecture the checkpoint has")
     src.add_argument("--arch", choices=("swintormer", "restormer"), help="upstream architecture (with --config)")
     p.add_argument("--config", metavar="JSON", help="upstream constructor kwargs as JSON text or a .json file (with --arch)")
@@ -51,21 +53,22 @@ def _config_arg(text: str | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swintormer.checkpoint import load_state_dict_into, load_upstream, read_state_dict, save_checkpoint
+    from swintormer.checkpoint import is_our_format, save_checkpoint
     from swintormer.errors import SwintormerError
-    from swintormer.registry import build_model
+    from swintormer.model import DeblurModel
+    from swintormer.models.config import RestorerConfig
 
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise SwintormerError(f"output must end in .safetensors, got {out}")
-    if args.model:
-        if args.config:
-            raise SwintormerError("--config goes with --arch; a --model already fixes the config")
-        model = load_state_dict_into(build_model(args.model), read_state_dict(args.checkpoint, args.param_key), args.checkpoint)
-    else:
-        model = load_upstream(args.checkpoint, args.arch, _config_arg(args.config), args.param_key)
-    meta = {"model": args.model or "", "source": Path(args.checkpoint).name}
-    save_checkpoint(out, {"restorer": model}, meta)
-    params = sum(p.numel() for p in model.parameters())
-    log.info("wrote %s (%s, %s parameters)", out, args.model or model.config.arch, f"{params:,}")
+    if args.config and not args.arch:
+        raise SwintormerError("--config goes with --arch; a --model already fixes the config")
+    if is_our_format(Path(args.checkpoint)):
+        raise SwintormerError(f"{args.checkpoint} is already a Swintormer-RT checkpoint; every command reads it as it is")
+    expect = RestorerConfig.from_upstream(args.arch, _config_arg(args.config)) if args.arch else args.model
+    model = DeblurModel.load(args.checkpoint, expect=expect, param_key=args.param_key)
+    meta = {**model.metadata(), "source": Path(args.checkpoint).name}
+    save_checkpoint(out, model.components(), meta)
+    params = sum(p.numel() for p in model.restorer.parameters())
+    log.info("wrote %s (%s, %s parameters)", out, model.label, f"{params:,}")
     return 0

@@ -1,23 +1,14 @@
-"""``swintormer deblur``: restore image files with the PyTorch model."""
+"""``swintormer deblur``: restore image files on any backend through the shared tiler."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
-from swintormer.cli.options import (
-    add_backend_options,
-    add_model_options,
-    add_prior_options,
-    add_tile_options,
-    image_jobs,
-    model_tile_fn,
-    tile_options,
-)
+from swintormer.cli.options import add_inference_options, image_jobs, model_tile_fn, tiling_config
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -25,7 +16,11 @@ log = logging.getLogger(__name__)
 EPILOG = """examples:
   swintormer deblur photo.jpg -o photo_sharp.png
   swintormer deblur shots/*.png -o restored/ --tile 512 --stride 220
-  swintormer deblur --right R.png --left L.png -o out.png --model swintormer-dpdd --checkpoint net_g.pth
+  swintormer deblur --right R.png --left L.png -o out.png --checkpoint net_g.pth   # an upstream file, as is
+  swintormer deblur photo.jpg -o sharp.png --backend onnxruntime --threads 2
+
+Grayscale images are restored as RGB and written back grayscale; 16-bit files stay 16-bit
+unless --bit-depth says otherwise.
 """
 
 _DTYPES = {8: np.uint8, 16: np.uint16}
@@ -35,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "deblur",
         help="deblur image files",
-        description="Deblur images (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit) with tiled inference.",
+        description="Deblur images (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit; RGB or grayscale) with tiled inference.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -45,25 +40,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
     p.add_argument("--bit-depth", choices=("same", "8", "16"), default="same", help="output bits per channel (default: as the input)")
     p.add_argument("--compare", action="store_true", help="also write OUT_compare.png: input and result side by side")
-    add_model_options(p)
-    add_tile_options(p)
-    add_prior_options(p)
-    add_backend_options(p)
+    add_inference_options(p)
     p.set_defaults(func=run)
+
+
+def _gray(fn):
+    """The tile function with its output reduced to one channel (for grayscale inputs)."""
+    from swintormer.tiling import gray_tiles
+
+    return lambda tiles, origins: gray_tiles(fn(tiles, origins))
 
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
-    from swintormer.inference import deblur_array
+    from swintormer.tiling import tiled_apply
     from swintormer.visualize import side_by_side
 
     jobs = image_jobs(args)
-    model, settings, tile_fn = model_tile_fn(args)
-    options = tile_options(args)
-    where = args.device if args.backend == "torch" else f"onnxruntime/{args.provider}"
+    tiling = tiling_config(args)
+    model, settings, tile_fn, where = model_tile_fn(args)
     channels = model.in_channels
     if model.has_prior:
         log.info("diffusion prior: %d DDIM steps, eta %.2f, seed %d", settings.steps, settings.eta, settings.seed)
+    total_s, pixels = 0.0, 0
     for inputs, out_path in jobs:
         images = [read_image(p) for p in inputs]
         array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array
@@ -71,14 +70,21 @@ def run(args: argparse.Namespace) -> int:
             hint = "pass the two views with --right and --left" if channels == 6 else "pass a single RGB image"
             raise SwintormerError(f"this model takes {channels}-channel input, {inputs[0]} gives {array.shape[2]}; {hint}")
         depth = images[0].bit_depth if args.bit_depth == "same" else int(args.bit_depth)
+        gray = all(im.mode == "gray" for im in images)
         start = time.perf_counter()
-        restored = deblur_array(array, tile_fn, options, out_channels=3, out_dtype=_DTYPES.get(depth, np.uint16))
+        restored = tiled_apply(_gray(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling,
+                               out_dtype=_DTYPES.get(depth, np.uint16))
         elapsed = time.perf_counter() - start
         write_image(out_path, restored)
         h, w = restored.shape[:2]
-        log.info("wrote %s (%dx%d, %.2f s on %s)", out_path, w, h, elapsed, where)
+        total_s, pixels = total_s + elapsed, pixels + h * w
+        log.info("wrote %s (%dx%d%s, %.2f s on %s)", out_path, w, h, ", grayscale" if gray else "", elapsed, where)
         if args.compare:
             compare = out_path.with_name(out_path.stem + "_compare.png")
-            write_image(compare, side_by_side([array[:, :, :3], restored], ["input", "deblurred"]))
+            shown = np.repeat(restored, 3, axis=2) if gray else restored
+            write_image(compare, side_by_side([array[:, :, :3], shown], ["input", "deblurred"]))
             log.info("wrote %s", compare)
+    if len(jobs) > 1:
+        log.info("deblurred %d images (%.1f MP) in %.1f s on %s (%.2f MP/s)", len(jobs), pixels / 1e6, total_s, where,
+                 pixels / 1e6 / max(total_s, 1e-9))
     return 0

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from swintormer.cli.options import add_threads_option, apply_threads
+
 log = logging.getLogger(__name__)
 
 
@@ -29,26 +31,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="out/demo", metavar="DIR", help="output folder (default out/demo)")
     p.add_argument("--local", action="store_true", help="run the PyTorch pipeline in-process, without a server")
     p.add_argument("--device", default="auto", help="with --local: auto, cpu, cuda, cuda:N (default auto)")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 
 def _through_server(blurry: np.ndarray, out: Path) -> tuple[np.ndarray, dict[str, float]]:
-    from swintormer.export.build import export_components, specs_for, verify_components, write_model_repository
-    from swintormer.export.specs import Precision
-    from swintormer.inference import resolve_model
+    from swintormer.export.deploy import build_deployment
+    from swintormer.model import DeblurModel
     from swintormer.serving.client import DeblurClient
     from swintormer.serving.server import ServerOptions, TritonServer, free_port
-    from swintormer.serving.steps import ServingLimits
 
     times = {}
     start = time.perf_counter()
-    model = resolve_model()
-    specs = specs_for(model, 256, 8)
-    log.info("[1/4] exporting %s to ONNX (cached after the first run)", model.name)
-    files = export_components(model, specs, Precision.FP32)
-    verify_components(model, specs, files, Precision.FP32)
+    model = DeblurModel.load()
+    log.info("[1/4] exporting %s to ONNX and writing the Triton repository (cached after the first run)", model.label)
     repo = out / "model_repository"
-    write_model_repository(repo, model, specs, files, "cpu", ServingLimits(model.in_channels), model.prior)
+    build_deployment(model, repo)
     times["export_s"] = time.perf_counter() - start
     log.info("[2/4] starting the bundled Triton server on %s", repo)
     start = time.perf_counter()
@@ -66,20 +64,25 @@ def _through_server(blurry: np.ndarray, out: Path) -> tuple[np.ndarray, dict[str
 
 
 def _local(blurry: np.ndarray, device_name: str) -> tuple[np.ndarray, dict[str, float]]:
-    from swintormer.inference import TileOptions, deblur_array, resolve_device, resolve_model, torch_tile_fn
+    from swintormer.backends import BackendRequest
+    from swintormer.inference import tile_function
+    from swintormer.model import DeblurModel
+    from swintormer.tiling import tiled_apply
 
-    model = resolve_model()
+    model = DeblurModel.load()
     start = time.perf_counter()
-    restored = deblur_array(blurry, torch_tile_fn(model, resolve_device(device_name)), TileOptions(), out_dtype=np.uint8)
+    fn = tile_function(model, "torch", request=BackendRequest(device=device_name))
+    restored = tiled_apply(fn, blurry, out_dtype=np.uint8)
     return restored, {"local_s": time.perf_counter() - start}
 
 
 def run(args: argparse.Namespace) -> int:
     from swintormer.imageio import read_image, write_image
-    from swintormer.inference import ASSETS
     from swintormer.metrics import psnr
+    from swintormer.model import ASSETS
     from swintormer.visualize import side_by_side
 
+    apply_threads(args)
     out = Path(args.output)
     blurry = read_image(ASSETS / "sample_blurry.png")
     sharp = read_image(ASSETS / "sample_sharp.png")

@@ -6,21 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from swintormer.cli.options import (
-    add_backend_options,
-    add_model_options,
-    add_prior_options,
-    add_tile_options,
-    model_tile_fn,
-    tile_options,
-)
+from swintormer.cli.options import add_inference_options, model_tile_fn, tiling_config
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
 
 EPILOG = """examples:
   swintormer synth --out data/synth && swintormer eval --data data/synth -o out/eval --baseline unsharp
-  swintormer eval --data DPDD --model swintormer-dpdd --checkpoint net_g.pth --tile 512 --stride 220
+  swintormer eval --data DPDD --checkpoint net_g.pth --tile 512 --stride 220 -o out/eval-dpdd
+  swintormer eval --data data/synth --backend onnxruntime --threads 1    # one core: a shared machine stays usable
 """
 
 
@@ -40,16 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--unsharp", type=float, nargs=2, metavar=("SIGMA", "AMOUNT"), help="unsharp-mask settings (default: tuned on the training photographs)")
     p.add_argument("--no-model", action="store_true", help="evaluate only the input and the baselines")
     p.add_argument("--dual-pixel", action="store_true", help="with --no-model: read the dual-pixel views")
-    add_model_options(p)
-    add_tile_options(p)
-    add_prior_options(p)
-    add_backend_options(p)
+    add_inference_options(p)
     p.set_defaults(func=run)
 
 
 def _model_method(args: argparse.Namespace):
     """``(label, tile function, input channels)`` of the model the user asked for."""
-    model, settings, fn = model_tile_fn(args)
+    model, settings, fn, _ = model_tile_fn(args)
     label = model.name or args.model or "model"
     if args.checkpoint:
         label += f" ({Path(args.checkpoint).name})"
@@ -92,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     log.info(note)
     names = [p.name for p in split.pairs]
     chosen = {names[int(i)] for i in _spread(len(names), args.figures)}
-    report, kept = evaluate_split(split, methods, tile_options(args), lpips_metric, keep=chosen.__contains__)
+    report, kept = evaluate_split(split, methods, tiling_config(args), lpips_metric, keep=chosen.__contains__)
     report.notes.append(note)
     report.settings.update(settings)
     paths = write_report(report, args.output, kept, title=f"Evaluation on {split.folder}")

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swintormer.inference import BUNDLED, DEFAULT_CHECKPOINT
+    from swintormer.model import BUNDLED, DEFAULT_CHECKPOINT
     from swintormer.registry import list_models
 
     variants = list_models()

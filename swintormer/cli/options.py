@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from swintormer.backends import BACKENDS, PROVIDERS, BackendRequest
 from swintormer.errors import SwintormerError
-
-from swintormer.inference import TileOptions
-from swintormer.tiling import DEFAULT_STRIDE, DEFAULT_TILE
+from swintormer.tiling import Blend, TilingConfig
 
 __all__ = [
     "add_backend_options",
+    "add_inference_options",
     "add_model_options",
     "add_prior_options",
+    "add_threads_option",
     "add_tile_options",
+    "apply_threads",
+    "backend_request",
     "image_jobs",
+    "load_model",
     "model_tile_fn",
-    "tile_options",
+    "tiling_config",
 ]
+
+DEFAULTS = TilingConfig()
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -34,51 +40,92 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="our .safetensors (config inside), or an upstream .pth/.pt/.safetensors together with --model",
+        help="our .safetensors (config inside), or an upstream Swintormer/Restormer .pth/.pt/.safetensors "
+        "(its architecture is read from the weights; with --model, it must be that variant)",
     )
     group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (default: auto)")
 
 
-def add_tile_options(parser: argparse.ArgumentParser) -> None:
+def load_model(args: argparse.Namespace):
+    """The :class:`~swintormer.model.DeblurModel` the ``--model``/``--checkpoint`` options name."""
+    from swintormer.model import DeblurModel
+
+    return DeblurModel.load(args.checkpoint, expect=args.model)
+
+
+def add_tile_options(parser: argparse.ArgumentParser, batch_help: str = "tiles per forward pass") -> None:
     group = parser.add_argument_group("tiling")
     group.add_argument(
-        "--tile", type=int, default=DEFAULT_TILE,
-        help=f"tile size in pixels, a multiple of what the model needs (swintormer: 16*window); 0 = whole image (default {DEFAULT_TILE})",
+        "--tile", type=int, default=DEFAULTS.tile,
+        help=f"tile size in pixels, a multiple of what the model needs (swintormer: 16*window); 0 = whole image (default {DEFAULTS.tile})",
     )
     group.add_argument(
-        "--stride", type=int, default=DEFAULT_STRIDE,
-        help=f"step between tiles; tile - stride pixels overlap (default {DEFAULT_STRIDE}: 36 px, as the reference)",
+        "--stride", type=int, default=DEFAULTS.stride,
+        help=f"step between tiles; tile - stride pixels overlap (default {DEFAULTS.stride}: {DEFAULTS.tile - DEFAULTS.stride} px, as the reference)",
     )
-    group.add_argument("--batch", type=int, default=8, help="tiles per forward pass (default 8)")
+    group.add_argument("--batch", type=int, default=DEFAULTS.batch, help=f"{batch_help} (default {DEFAULTS.batch})")
     group.add_argument(
-        "--blend", choices=("uniform", "feather"), default="uniform",
-        help="merge overlaps by plain averaging (the paper) or a ramp over the overlap (default uniform)",
+        "--blend", choices=[b.value for b in Blend], default=DEFAULTS.blend.value,
+        help=f"merge overlaps by plain averaging (the paper) or a ramp over the overlap (default {DEFAULTS.blend.value})",
     )
+
+
+def tiling_config(args: argparse.Namespace) -> TilingConfig:
+    return TilingConfig(tile=args.tile, stride=args.stride, blend=args.blend, batch=args.batch)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="CPU threads for the computation (default 0: the runtime's choice, one per core); "
+                        "1 keeps a shared machine responsive")
+
+
+def apply_threads(args: argparse.Namespace) -> int:
+    """Set torch's thread count from ``--threads`` (0 leaves it); returns the count."""
+    import torch
+
+    if args.threads < 0:
+        raise SwintormerError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args.threads
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("backend")
-    group.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                       help="PyTorch, or ONNX Runtime over the exported graphs (exported on first use; default torch)")
-    group.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graph precision (onnxruntime)")
-    group.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu",
+    lines = "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values())
+    group.add_argument("--backend", choices=list(BACKENDS), default="torch", help=f"{lines} (default torch)")
+    precisions = sorted({p for b in BACKENDS.values() for p in b.precisions})
+    group.add_argument("--precision", choices=precisions, default="fp32",
+                       help="graph precision: " + ", ".join(f"{b.name} {'/'.join(b.precisions)}" for b in BACKENDS.values()) + " (default fp32)")
+    group.add_argument("--provider", choices=list(PROVIDERS), default="cpu",
                        help="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu (default cpu)")
+    add_threads_option(group)
+
+
+def backend_request(args: argparse.Namespace, settings=None) -> BackendRequest:
+    return BackendRequest(device=args.device, precision=args.precision, provider=args.provider, settings=settings,
+                          threads=apply_threads(args))
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """Model, tiling, prior and backend options: everything a command that deblurs needs."""
+    add_model_options(parser)
+    add_tile_options(parser)
+    add_prior_options(parser)
+    add_backend_options(parser)
 
 
 def model_tile_fn(args: argparse.Namespace):
-    """``(model, prior settings, tile function)`` from the model, prior, tiling and backend options."""
-    from swintormer.inference import backend_tile_fn, check_tile, resolve_model
+    """``(model, prior settings, tile function, where it runs)`` from the model, prior, tiling and backend options."""
+    from swintormer.inference import describe, tile_function
 
-    model = resolve_model(args.model, args.checkpoint)
+    tiling = tiling_config(args)
+    model = load_model(args)
     settings = model.settings(args.prior_steps, args.seed)
-    options = tile_options(args)
-    check_tile(model, options.tile)
-    fn = backend_tile_fn(model, args.backend, options, settings, args.device, args.precision, args.provider)
-    return model, settings, fn
-
-
-def tile_options(args: argparse.Namespace) -> TileOptions:
-    return TileOptions(tile=args.tile, stride=args.stride, batch=args.batch, blend=args.blend)
+    request = backend_request(args, settings)
+    fn = tile_function(model, args.backend, tiling, request)
+    return model, settings, fn, describe(args.backend, request)
 
 
 def add_prior_options(parser: argparse.ArgumentParser) -> None:

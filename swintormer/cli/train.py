@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 EPILOG = """examples:
   swintormer train --synthetic --model swintormer-tiny --out runs/tiny           # bundled photographs
-  swintormer train --data DPDD --model swintormer-dpdd --crop 256 --batch 9      # the DPDD layout
+  swintormer train --data DPDD --model swintormer-dpdd --crop 256 --batch 9 --out runs/dpdd   # the DPDD layout
   swintormer train --data DPDD --model swintormer-dpdd --out runs/dpdd --resume auto
 """
 
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "OUT/train.csv, OUT/val.csv and OUT/summary.json.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from swintormer.training.tasks import STAGES
+    from swintormer.training.stages import STAGES
 
     p.add_argument("--stage", default="restorer", help=f"what to train: {', '.join(sorted(STAGES))} (default restorer)")
     p.add_argument("--model", metavar="NAME", help="registered variant to train from scratch (see `swintormer models`)")
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from swintormer.data.sources import training_sources
-    from swintormer.inference import resolve_device
+    from swintormer.backends.torch import resolve_device
     from swintormer.training import Trainer, build_task
 
     if args.threads:

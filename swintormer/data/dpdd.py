@@ -6,7 +6,8 @@ Swintormer reference code read), each with four folders of same-named 16-bit PNG
 Single-image mode reads ``inputC``; dual-pixel mode reads ``inputR`` and ``inputL`` (right first).
 Files pair up by name after a natural sort. The indoor/outdoor category of each test image comes
 from a ``categories.json`` in the split folder when there is one (the synthetic generator writes
-it), else, for the 76-image DPDD test set, from the indices in SPEC.md section 6.
+it), else, for the 76-image DPDD test set, from the reference indices
+(docs/architecture.md, "Reference facts").
 """
 
 from __future__ import annotations

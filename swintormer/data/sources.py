@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from swintormer.data.dpdd import Mode, find_split, mode_for_channels, read_pair, scan_split
 from swintormer.data.pairs import AUGMENTATIONS, Pair, augment, crop_window, sample_rng
@@ -17,6 +16,7 @@ from swintormer.data.photos import Photo, load_photo, split_photos
 from swintormer.data.synthetic import TRAIN_RECIPE, DefocusRecipe, synthesize_defocus
 from swintormer.errors import SwintormerError
 from swintormer.imageio import from_uint
+from swintormer.progress import Progress
 
 __all__ = ["DPDDPairs", "SyntheticPairs", "photo_collage", "scaled_window", "training_sources"]
 
@@ -83,7 +83,11 @@ class SyntheticPairs:
     ) -> None:
         self.photos = list(photos)
         if images is None:
-            images = [load_photo(p) for p in tqdm(self.photos, desc="photographs", unit="photo", leave=False)]
+            images = []
+            with Progress(len(self.photos), "photographs", "photos") as bar:
+                for p in self.photos:
+                    images.append(load_photo(p))
+                    bar.update()
         self.images = list(images)
         self.recipe, self.crop, self.seed, self.augment = recipe, crop, seed, augment
         self.in_channels = 6 if recipe.dual_pixel else 3

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from swintormer.data.dpdd import CATEGORIES_FILE
 from swintormer.data.photos import MAX_SIDE, Photo, Split, load_photo, split_photos
 from swintormer.data.synthetic import TEST_LEVELS, TRAIN_RECIPE, DefocusRecipe, level_recipe, synthesize_defocus
 from swintormer.errors import SwintormerError
 from swintormer.imageio import write_image
+from swintormer.progress import Progress
 
 __all__ = ["SPLITS", "synthetic_jobs", "write_synthetic_split"]
 
@@ -82,17 +82,18 @@ def write_synthetic_split(
     jobs = synthetic_jobs(split, seed, levels, variants, dual_pixel)
     photos: dict[str, np.ndarray] = {}
     categories = {}
-    disable = None if progress is None else not progress
-    for name, photo, recipe, job_seed in tqdm(jobs, desc=f"synthetic {split}", unit="image", disable=disable):
-        if photo.name not in photos:
-            photos[photo.name] = load_photo(photo, max_side)
-        sample = synthesize_defocus(photos[photo.name], recipe, np.random.default_rng(job_seed))
-        views = {"inputC": sample.center, "target": sample.target}
-        if dual_pixel:
-            views.update(inputL=sample.left, inputR=sample.right)
-        for view, image in views.items():
-            write_image(folder / view / f"{name}.png", image, bit_depth=bit_depth)
-        categories[name] = photo.category
+    with Progress(len(jobs), f"synthetic {split}", "images", progress) as bar:
+        for name, photo, recipe, job_seed in jobs:
+            if photo.name not in photos:
+                photos[photo.name] = load_photo(photo, max_side)
+            sample = synthesize_defocus(photos[photo.name], recipe, np.random.default_rng(job_seed))
+            views = {"inputC": sample.center, "target": sample.target}
+            if dual_pixel:
+                views.update(inputL=sample.left, inputR=sample.right)
+            for view, image in views.items():
+                write_image(folder / view / f"{name}.png", image, bit_depth=bit_depth)
+            categories[name] = photo.category
+            bar.update()
     (folder / CATEGORIES_FILE).write_text(json.dumps(categories, indent=1, sort_keys=True) + "\n")
     log.info("wrote %d synthetic %s pairs to %s", len(jobs), split, folder)
     return folder

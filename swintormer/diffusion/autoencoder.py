@@ -15,6 +15,7 @@ from torch import nn
 from swintormer.diffusion.config import FirstStageConfig
 from swintormer.layers.norms import GroupNorm32
 from swintormer.layers.precision import fp32
+from swintormer.layers.resample import NearestUpsample
 
 __all__ = ["Decoder", "Encoder", "SpatialSelfAttention", "build_first_stage"]
 
@@ -74,17 +75,6 @@ class _Down(nn.Module):
         return self.conv(F.pad(x, (0, 1, 0, 1)))
 
 
-class _Up(nn.Module):
-    """Nearest 2x upsampling then a 3x3 conv: ``H -> 2H``."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
 def _mid(channels: int, cfg: FirstStageConfig) -> nn.Sequential:
     g = cfg.norm_groups
     return nn.Sequential(
@@ -136,7 +126,7 @@ class Decoder(nn.Module):
                 blocks.append(ResnetBlock(cin, cfg.ch * cfg.ch_mult[level], cfg.norm_groups))
                 cin = cfg.ch * cfg.ch_mult[level]
             if level != 0:
-                blocks.append(_Up(cin))
+                blocks.append(NearestUpsample(cin))
         self.up = nn.Sequential(*blocks)
         self.norm_out = group_norm(cin, cfg.norm_groups)
         self.conv_out = nn.Conv2d(cin, cfg.image_channels, 3, padding=1)

@@ -18,6 +18,7 @@ from torch import nn
 from swintormer.diffusion.config import DenoiserConfig
 from swintormer.layers.norms import GroupNorm32
 from swintormer.layers.precision import fp32
+from swintormer.layers.resample import NearestUpsample
 
 __all__ = ["DenoiserUNet", "timestep_embedding"]
 
@@ -91,15 +92,6 @@ class _Step(nn.Module):
         return x
 
 
-class _Upsample(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
 class DenoiserUNet(nn.Module):
     """``eps = UNet(concat(x_t, cond), t)``; latent sides must be multiples of ``config.size_multiple``."""
 
@@ -133,7 +125,7 @@ class DenoiserUNet(nn.Module):
                 if ds in cfg.attention_resolutions:
                     layers.append(AttentionBlock(ch, cfg.num_head_channels))
                 if level and i == cfg.num_res_blocks:
-                    layers.append(_Upsample(ch))
+                    layers.append(NearestUpsample(ch))
                     ds //= 2
                 self.output_blocks.append(_Step(*layers))
         self.out = nn.Sequential(_norm(ch), nn.SiLU(), _zero(nn.Conv2d(mc, cfg.out_channels, 3, padding=1)))

@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from swintormer.metrics import psnr
+from swintormer.progress import Progress
 from swintormer.tiling import TileFn
 
 __all__ = ["UNSHARP_AMOUNTS", "UNSHARP_SIGMAS", "UnsharpParams", "identity_tile_fn", "tune_unsharp", "unsharp_tile_fn"]
@@ -76,14 +76,15 @@ def tune_unsharp(
     """The grid point with the best mean PSNR (output clipped to ``[0, 1]``) over ``(blurry, sharp)`` float pairs."""
     tensors = [(torch.from_numpy(b[:, :, :3]).permute(2, 0, 1)[None].float(), s) for b, s in pairs]
     best = UnsharpParams(0.0, 0.0, float("-inf"))
-    disable = None if progress is None else not progress
-    for sigma in tqdm(sigmas, desc="tuning unsharp mask", unit="sigma", disable=disable, leave=False):
-        blurred = [(x, _gaussian_blur(x, sigma), s) for x, s in tensors]
-        for amount in amounts:
-            scores = [psnr((x + amount * (x - g))[0].permute(1, 2, 0).clamp(0, 1).numpy(), s) for x, g, s in blurred]
-            score = float(np.mean(scores))
-            if score > best.tuned_psnr:
-                best = UnsharpParams(sigma, amount, score)
+    with Progress(len(sigmas), "tuning unsharp mask", "sigmas", progress) as bar:
+        for sigma in sigmas:
+            blurred = [(x, _gaussian_blur(x, sigma), s) for x, s in tensors]
+            for amount in amounts:
+                scores = [psnr((x + amount * (x - g))[0].permute(1, 2, 0).clamp(0, 1).numpy(), s) for x, g, s in blurred]
+                score = float(np.mean(scores))
+                if score > best.tuned_psnr:
+                    best = UnsharpParams(sigma, amount, score)
+            bar.update()
     log.info("unsharp mask tuned on %d training images: sigma %g, amount %g (mean PSNR %.2f dB)", len(pairs), best.sigma, best.amount, best.tuned_psnr)
     return best
 

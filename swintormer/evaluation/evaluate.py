@@ -1,9 +1,10 @@
 """Evaluating restoration methods on a DPDD-layout split, for any backend.
 
 A method is a name and a :data:`~swintormer.tiling.TileFn`; every image goes through the shared
-tiler (:func:`swintormer.inference.deblur_array`), so a PyTorch model, an ONNX Runtime session or
+tiler (:func:`swintormer.tiling.tiled_apply`), so a PyTorch model, an ONNX Runtime session or
 a classical filter are measured the same way. Outputs are clipped to ``[0, 1]`` and compared with
-the target in float (PSNR and SSIM with data range 1, MAE over channels: SPEC.md section 6), and
+the target in float (PSNR and SSIM with data range 1, MAE over channels: docs/architecture.md,
+"Reference facts"), and
 LPIPS (AlexNet) is added when its package and weights are available locally. The blurry input
 (``inputC``, or the right view for dual-pixel models) is always reported as the ``input`` row.
 """
@@ -17,13 +18,12 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from swintormer.data.dpdd import Split, read_pair
 from swintormer.imageio import from_uint
-from swintormer.inference import TileOptions, deblur_array
 from swintormer.metrics import mae, psnr, ssim
-from swintormer.tiling import TileFn
+from swintormer.progress import Progress
+from swintormer.tiling import TileFn, TilingConfig, tiled_apply
 
 __all__ = ["INPUT", "EvalReport", "ImageResult", "evaluate_split", "load_lpips"]
 
@@ -103,7 +103,7 @@ def _scores(output: np.ndarray, target: np.ndarray, lpips_metric: Metric | None)
 def evaluate_split(
     split: Split,
     methods: Mapping[str, TileFn],
-    options: TileOptions = TileOptions(),
+    tiling: TilingConfig = TilingConfig(),
     lpips_metric: Metric | None = None,
     keep: Callable[[str], bool] = lambda name: False,
     progress: bool | None = None,
@@ -115,15 +115,16 @@ def evaluate_split(
     """
     report = EvalReport(str(split.folder), [INPUT, *methods], [])
     kept: dict[str, dict[str, np.ndarray]] = {}
-    disable = None if progress is None else not progress
-    for pair in tqdm(split.pairs, desc="evaluating", unit="image", disable=disable):
-        inputs, target_raw = read_pair(pair)
-        target = from_uint(target_raw)[0]
-        outputs = {INPUT: from_uint(inputs[:, :, :3])[0]}
-        for method, fn in methods.items():
-            outputs[method] = np.clip(deblur_array(inputs, fn, options, out_channels=3, progress=False), 0, 1)
-        metrics = {m: _scores(out, target, lpips_metric) for m, out in outputs.items()}
-        report.images.append(ImageResult(pair.name, split.categories.get(pair.name), metrics))
-        if keep(pair.name):
-            kept[pair.name] = {**outputs, "target": target}
+    with Progress(len(split.pairs), "evaluating", "images", progress) as bar:
+        for pair in split.pairs:
+            inputs, target_raw = read_pair(pair)
+            target = from_uint(target_raw)[0]
+            outputs = {INPUT: from_uint(inputs[:, :, :3])[0]}
+            for method, fn in methods.items():
+                outputs[method] = np.clip(tiled_apply(fn, inputs, 3, tiling, progress=False), 0, 1)
+            metrics = {m: _scores(out, target, lpips_metric) for m, out in outputs.items()}
+            report.images.append(ImageResult(pair.name, split.categories.get(pair.name), metrics))
+            if keep(pair.name):
+                kept[pair.name] = {**outputs, "target": target}
+            bar.update()
     return report, kept

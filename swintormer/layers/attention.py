@@ -20,13 +20,18 @@ from swintormer.layers.precision import fp32
 
 __all__ = [
     "channel_attention",
+    "channel_branch",
     "continuous_position_bias",
     "l2_normalize",
+    "mdta",
     "relative_coords_table",
     "relative_position_index",
     "shift_window_mask",
     "softmax_one",
+    "swin_channel_attention",
+    "unwindow",
     "window_attention",
+    "window_branch",
     "window_partition",
     "window_reverse",
 ]
@@ -178,3 +183,50 @@ def channel_attention(
         attn = attn * temperature.to(attn.dtype)
     attn = softmax_one(attn) if use_softmax_one else fp32(attn).softmax(dim=-1).to(v.dtype)
     return attn @ v
+
+
+# --- the compositions the models run (and the kernel tests and benchmark hold the kernels to) ----
+
+
+def window_branch(
+    qkv: torch.Tensor, num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Swintormer's window branch: ``[Bw, 3C', M, M]`` (its q, k, v) -> ``[Bw, C', M, M]``."""
+    bw, _, m, _ = qkv.shape
+    q, k, v = (t.reshape(bw, num_heads, -1, m * m).transpose(-2, -1) for t in qkv.chunk(3, dim=1))
+    out = window_attention(q, k, v, logit_scale, bias, mask)  # [Bw, h, N, d]
+    return out.transpose(-2, -1).reshape(bw, -1, m, m)
+
+
+def channel_branch(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Swintormer's channel branch inside each window: ``[Bw, 3C', M, M] -> [Bw, C', M, M]``."""
+    bw, _, m, _ = qkv.shape
+    q, k, v = (t.reshape(bw, num_heads, -1, m * m) for t in qkv.chunk(3, dim=1))
+    out = channel_attention(q, k, v, temperature=None, use_softmax_one=True)  # [Bw, h, d, N]
+    return out.reshape(bw, -1, m, m)
+
+
+def swin_channel_attention(
+    qkv: torch.Tensor, num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Both branches of Swintormer's attention on the per-window qkv: ``[Bw, 3C, M, M] -> [Bw, C, M, M]``.
+
+    The first half of the channels feeds the window branch, the second the channel branch; the
+    outputs are concatenated in that order (what ``project_out`` takes), still in windows.
+    """
+    spatial, channel = qkv.chunk(2, dim=1)
+    return torch.cat([window_branch(spatial, num_heads, logit_scale, bias, mask), channel_branch(channel, num_heads)], dim=1)
+
+
+def unwindow(windows: torch.Tensor, height: int, width: int, shift: int) -> torch.Tensor:
+    """``[Bw, C, M, M] -> [B, C, H, W]``: windows reversed, then rolled back by ``+shift``."""
+    x = window_reverse(windows, height, width)
+    return torch.roll(x, shifts=(shift, shift), dims=(2, 3)) if shift else x
+
+
+def mdta(qkv: torch.Tensor, temperature: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Restormer's MDTA on the depthwise-conv output, whole image: ``[B, 3C, H, W] -> [B, C, H, W]``."""
+    b, c3, height, width = qkv.shape
+    q, k, v = (t.reshape(b, num_heads, -1, height * width) for t in qkv.chunk(3, dim=1))
+    out = channel_attention(q, k, v, temperature=temperature, use_softmax_one=False)
+    return out.reshape(b, c3 // 3, height, width)

@@ -23,6 +23,12 @@ class RestorerConfig:
     (MDTA + GDFN at full resolution); ``layernorm_type`` and ``dual_pixel`` apply.
     ``prior_channels > 0`` adds the diffusion-prior input (a latent at ``1/prior_factor`` of the image
     size) merged at the stem (ours, not upstream); with 0 the model is exactly the upstream one.
+
+    ``bias`` is the upstream constructor's flag: the attention, FFN, 1x1 reduce and skip
+    convolutions (and Restormer's output convolution) take it. Neither reference passes it to
+    the stem convolution, and Swintormer's output convolution never has one;
+    ``stem_bias`` records a stem convolution with a bias (a checkpoint from a variant of the
+    reference code that has one loads too, see :mod:`swintormer.models.detect`).
     """
 
     arch: Arch = "swintormer"
@@ -34,6 +40,7 @@ class RestorerConfig:
     heads: tuple[int, int, int, int] = (1, 2, 4, 8)
     ffn_expansion_factor: float = 2.66
     bias: bool = False
+    stem_bias: bool = False
     window_size: int = 16
     layernorm_type: Literal["WithBias", "BiasFree"] = "WithBias"
     dual_pixel: bool = False
@@ -87,8 +94,10 @@ class RestorerConfig:
         """Map the upstream constructor's keyword arguments onto a config.
 
         Swintormer: ``inp_channels, out_channels, dim, num_blocks, num_refinement_blocks, heads,
-        ffn_expansion_factor, bias, window_size``. Restormer adds ``LayerNorm_type`` and
-        ``dual_pixel_task``. Missing keys take the upstream defaults.
+        ffn_expansion_factor, bias, window_size, LayerNorm_type`` (accepted and, as in the
+        reference code, without effect: its norm is always ``nn.LayerNorm``). Restormer:
+        ``LayerNorm_type`` and ``dual_pixel_task`` instead of ``window_size``. Missing keys take
+        the upstream defaults.
         """
         names = {
             "inp_channels": "in_channels",
@@ -102,6 +111,7 @@ class RestorerConfig:
         }
         if arch == "swintormer":
             names["window_size"] = "window_size"
+            kwargs = {k: v for k, v in kwargs.items() if k != "LayerNorm_type"}  # the reference ignores it
             defaults: dict[str, Any] = {"in_channels": 6}
         elif arch == "restormer":
             names.update({"LayerNorm_type": "layernorm_type", "dual_pixel_task": "dual_pixel"})

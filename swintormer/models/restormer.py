@@ -2,7 +2,7 @@
 
 MDTA (global transposed attention with a learned temperature and ordinary softmax) and GDFN
 (gated depthwise FFN with GELU) at full resolution; single-image (``output(x) + input``) and
-dual-pixel (``skip_conv`` added after refinement, no global residual) variants (SPEC.md section 2).
+dual-pixel (``skip_conv`` added after refinement, no global residual) variants (docs/architecture.md, "Reference facts").
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swintormer.layers.attention import channel_attention
+from swintormer.layers.attention import mdta
 from swintormer.layers.backend import fused_transposed_attention, use_kernels
 from swintormer.layers.norms import RestormerLayerNorm
 from swintormer.models.config import RestorerConfig
@@ -39,13 +39,11 @@ class MDTA(nn.Module):
         self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, height, width = x.shape
+        """``[B, C, H, W] -> [B, C, H, W]``."""
         qkv = self.qkv_dwconv(self.qkv(x))
         if use_kernels(self.attention_backend, qkv, self.temperature):
             return self.project_out(fused_transposed_attention(qkv, self.temperature, self.num_heads))
-        q, k, v = (t.reshape(b, self.num_heads, -1, height * width) for t in qkv.chunk(3, dim=1))
-        out = channel_attention(q, k, v, temperature=self.temperature, use_softmax_one=False)
-        return self.project_out(out.reshape(b, c, height, width))
+        return self.project_out(mdta(qkv, self.temperature, self.num_heads))
 
 
 class GDFN(nn.Module):
@@ -79,11 +77,11 @@ class RestormerBlock(nn.Module):
 
 
 class OverlapPatchEmbed(nn.Module):
-    """Stem: 3x3 conv ``in -> dim``, no bias, full resolution."""
+    """Stem: 3x3 conv ``in -> dim`` at full resolution; no bias in the published code (``stem_bias``)."""
 
-    def __init__(self, in_channels: int, dim: int) -> None:
+    def __init__(self, in_channels: int, dim: int, bias: bool = False) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(in_channels, dim, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj = nn.Conv2d(in_channels, dim, kernel_size=3, stride=1, padding=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)
@@ -103,7 +101,7 @@ class Restormer(UNetBody):
         self.config = cfg
         if cfg.prior_channels:
             self.prior_embed = PriorEmbed(cfg.prior_channels, cfg.dim, cfg.prior_factor // cfg.stem_factor)
-        self.patch_embed = OverlapPatchEmbed(cfg.in_channels, cfg.dim)
+        self.patch_embed = OverlapPatchEmbed(cfg.in_channels, cfg.dim, cfg.stem_bias)
         if cfg.dual_pixel:
             self.skip_conv = nn.Conv2d(cfg.dim, cfg.dim * 2, kernel_size=1, bias=cfg.bias)
         self.output = nn.Conv2d(cfg.dim * 2, cfg.out_channels, kernel_size=3, stride=1, padding=1, bias=cfg.bias)

@@ -1,7 +1,7 @@
 """Swintormer: the restorer of "Efficient Image Deblurring Networks based on Diffusion Models".
 
-Built to match the public Swintormer reference code key for key and output for output (SPEC.md
-section 1): a pixel-unshuffle stem, a 4-level U-Net whose blocks mix shifted-window cosine
+Built to match the public Swintormer reference code key for key and output for output
+(docs/architecture.md, "Reference facts"): a pixel-unshuffle stem, a 4-level U-Net whose blocks mix shifted-window cosine
 attention (Swin-V2 style, continuous position bias) with windowed channel attention, both using
 ``softmax_one``, and a pixel-shuffle tail with the global residual of the first input view.
 """
@@ -12,14 +12,13 @@ import torch
 from torch import nn
 
 from swintormer.layers.attention import (
-    channel_attention,
     continuous_position_bias,
     relative_coords_table,
     relative_position_index,
     shift_window_mask,
-    window_attention,
+    swin_channel_attention,
+    unwindow,
     window_partition,
-    window_reverse,
 )
 from swintormer.layers.backend import fused_swin_attention, use_kernels
 from swintormer.layers.norms import ChannelLayerNorm
@@ -72,7 +71,7 @@ class SwinChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``; ``H, W`` multiples of the window size."""
-        _, c, height, width = x.shape
+        _, _, height, width = x.shape
         m, s, h = self.window_size, self.shift_size, self.num_heads
         if s:
             x = torch.roll(x, shifts=(-s, -s), dims=(2, 3))
@@ -81,19 +80,9 @@ class SwinChannelAttention(nn.Module):
         if use_kernels(self.attention_backend, qkv, self.logit_scale, *self.cpb_mlp.parameters()):
             fused = fused_swin_attention(qkv, self.logit_scale, self.position_bias_table(), h, s, (height, width))
             return self.project_out(fused)  # 1x1: commutes with window_reverse and the roll back
-        spatial, channel = qkv.chunk(2, dim=1)
-        q, k, v = (t.reshape(t.shape[0], h, -1, m * m).transpose(-2, -1) for t in spatial.chunk(3, dim=1))
         mask = shift_window_mask(height, width, m, s, x.device) if s else None
-        out_s = window_attention(q, k, v, self.logit_scale, self.position_bias(), mask)  # [Bw, h, N, d]
-        out_s = out_s.transpose(-2, -1).reshape(-1, c // 2, m, m)
-        q, k, v = (t.reshape(t.shape[0], h, -1, m * m) for t in channel.chunk(3, dim=1))
-        out_c = channel_attention(q, k, v, temperature=None, use_softmax_one=True)  # [Bw, h, d, N]
-        out_c = out_c.reshape(-1, c // 2, m, m)
-        out = self.project_out(torch.cat([out_s, out_c], dim=1))
-        x = window_reverse(out, height, width)
-        if s:
-            x = torch.roll(x, shifts=(s, s), dims=(2, 3))
-        return x
+        out = self.project_out(swin_channel_attention(qkv, h, self.logit_scale, self.position_bias(), mask))
+        return unwindow(out, height, width, s)
 
 
 class GatedFFN(nn.Module):
@@ -127,12 +116,16 @@ class SwintormerBlock(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Stem: PixelUnshuffle(2) then 3x3 conv ``4*in -> dim`` (no bias): ``[B, in, H, W] -> [B, dim, H/2, W/2]``."""
+    """Stem: PixelUnshuffle(2) then 3x3 conv ``4*in -> dim``: ``[B, in, H, W] -> [B, dim, H/2, W/2]``.
 
-    def __init__(self, in_channels: int, dim: int) -> None:
+    The reference code gives this convolution no bias whatever its ``bias`` flag (``bias`` here
+    is the config's ``stem_bias``).
+    """
+
+    def __init__(self, in_channels: int, dim: int, bias: bool = False) -> None:
         super().__init__()
         self.proj1 = nn.PixelUnshuffle(2)
-        self.proj2 = nn.Conv2d(in_channels * 4, dim, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj2 = nn.Conv2d(in_channels * 4, dim, kernel_size=3, stride=1, padding=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj2(self.proj1(x))
@@ -157,10 +150,11 @@ class Swintormer(UNetBody):
         self.config = cfg
         if cfg.prior_channels:
             self.prior_embed = PriorEmbed(cfg.prior_channels, cfg.dim, cfg.prior_factor // cfg.stem_factor)
-        self.patch_embed = PatchEmbed(cfg.in_channels, cfg.dim)
+        self.patch_embed = PatchEmbed(cfg.in_channels, cfg.dim, cfg.stem_bias)
         self.skip_conv = nn.Conv2d(cfg.dim, cfg.dim * 2, kernel_size=1, bias=cfg.bias)
+        # never a bias here, whatever ``bias`` says: the reference code hard-codes bias=False
         self.output = nn.Sequential(
-            nn.Conv2d(cfg.dim * 2, cfg.out_channels * 4, kernel_size=3, stride=1, padding=1, bias=cfg.bias),
+            nn.Conv2d(cfg.dim * 2, cfg.out_channels * 4, kernel_size=3, stride=1, padding=1, bias=False),
             nn.PixelShuffle(2),
         )
 

@@ -15,13 +15,12 @@ import uuid
 import numpy as np
 
 from swintormer.errors import SwintormerError
+from swintormer.serving.dtypes import image_dtype_name
 from swintormer.serving.repository import ensemble_name
 
 __all__ = ["DeblurClient"]
 
 log = logging.getLogger(__name__)
-
-_TRITON_DTYPES = {np.dtype(np.uint8): "UINT8", np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32"}
 
 
 class DeblurClient:
@@ -71,16 +70,20 @@ class DeblurClient:
             raise SwintormerError(f"model {model!r} is not ready on {self.url}; was the repository built with export/build_engines.py?")
 
     def deblur(self, image: np.ndarray, layout: str = "HWC") -> np.ndarray:
-        """Restore one image; returns an array of the same dtype, layout and size."""
-        dtype = _TRITON_DTYPES.get(image.dtype)
-        if dtype is None:
-            raise SwintormerError(f"images must be uint8, uint16 or float32, got {image.dtype}")
+        """Restore one image; returns an array of the same dtype, layout and size.
+
+        A grayscale image (one channel) comes back grayscale; 3- and 6-channel images come back RGB.
+        """
+        dtype = image_dtype_name(image.dtype)
         image = np.ascontiguousarray(image)
         model = ensemble_name(dtype)
         inp = self.tc.InferInput("IMAGE", list(image.shape), dtype)
         lay = self.tc.InferInput("LAYOUT", [1], "BYTES")
         lay.set_data_from_numpy(np.array([layout.encode()], dtype=object))
-        out_shape = (*image.shape[:2], 3) if layout == "HWC" else (3, *image.shape[1:])
+        if image.ndim != 3:
+            raise SwintormerError(f"images must be rank 3 ({layout}), got shape {list(image.shape)}")
+        channels = 1 if (image.shape[2] if layout == "HWC" else image.shape[0]) == 1 else 3
+        out_shape = (*image.shape[:2], channels) if layout == "HWC" else (channels, *image.shape[1:])
         if self.shared_memory:
             return self._infer_shm(model, image, inp, lay, out_shape)
         inp.set_data_from_numpy(image, binary_data=True) if self.protocol == "http" else inp.set_data_from_numpy(image)

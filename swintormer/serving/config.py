@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["EnsembleStep", "ModelConfig", "TensorConfig", "parse_config"]
+from swintormer.serving.dtypes import config_type
 
-#: NumPy/spec dtype name -> Triton config data type
-TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_INT64", "int32": "TYPE_INT32",
-                "uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16", "bytes": "TYPE_STRING"}
+__all__ = ["EnsembleStep", "ModelConfig", "TensorConfig", "parse_config"]
 
 
 def _pb():
@@ -65,7 +63,7 @@ class ModelConfig:
             cfg.platform = self.platform
         for tensors, target, cls in ((self.inputs, cfg.input, pb.ModelInput), (self.outputs, cfg.output, pb.ModelOutput)):
             for t in tensors:
-                entry = cls(name=t.name, data_type=pb.DataType.Value(TRITON_TYPES[t.dtype]), dims=list(t.dims))
+                entry = cls(name=t.name, data_type=pb.DataType.Value(config_type(t.dtype)), dims=list(t.dims))
                 if t.optional:
                     entry.optional = True
                 if t.reshape is not None:

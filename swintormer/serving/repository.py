@@ -22,13 +22,28 @@ from swintormer.diffusion.prior import PriorSettings
 from swintormer.errors import SwintormerError
 from swintormer.export.specs import BATCH, ExportSpec
 from swintormer.serving.config import EnsembleStep, ModelConfig, TensorConfig
-from swintormer.serving.steps import DTYPES, ServingLimits
+from swintormer.serving.dtypes import IMAGE_DTYPES
+from swintormer.serving.steps import Geometry, ServingLimits
+from swintormer.tiling import TilingConfig, check_tile
 
-__all__ = ["MANIFEST", "RepositoryPlan", "ensemble_name", "model_configs", "write_repository"]
+__all__ = ["MANIFEST", "RepositoryPlan", "check_served_tiling", "ensemble_name", "model_configs", "write_repository"]
 
 TEMPLATES = Path(__file__).resolve().parent / "triton_models"
 MANIFEST = "swintormer-repository.json"
-_NP_NAMES = {"UINT8": "uint8", "UINT16": "uint16", "FP32": "float32"}
+
+
+def check_served_tiling(restorer: ExportSpec, tiling: TilingConfig) -> None:
+    """The server's tiles must be what the restorer graph takes (a size in its range, if dynamic)."""
+    tile, side = tiling.tile, restorer.inputs[0].shape[2]
+    if isinstance(side, int):
+        if tile != side:
+            raise SwintormerError(f"the server would cut {tile}-pixel tiles, but the restorer graph takes {side}x{side}; "
+                                  f"export the graphs with --tile {tile}")
+        return
+    lo, _, hi = restorer.dim_ranges[side]
+    if not lo <= tile <= hi:
+        raise SwintormerError(f"the server's tile {tile} is outside the restorer graph's range {lo}..{hi}")
+    check_tile(tile, lo)
 
 
 def ensemble_name(dtype_name: str) -> str:
@@ -54,6 +69,7 @@ class RepositoryPlan:
             raise SwintormerError(f"flavour must be 'cpu' or 'gpu', got {self.flavour!r}")
         if set(self.specs) != set(self.artifacts):
             raise SwintormerError(f"artifacts {sorted(self.artifacts)} do not match specs {sorted(self.specs)}")
+        check_served_tiling(self.specs["restorer"], self.limits.tiling)
 
     @property
     def has_prior(self) -> bool:
@@ -84,16 +100,17 @@ def _step_configs(plan: RepositoryPlan) -> list[ModelConfig]:
     t = t if isinstance(t, int) else -1  # a dynamic-size restorer still gets the server's tiles
     tiles = TensorConfig("TILES", "float32", (-1, c, t, t))
     origins = TensorConfig("ORIGINS", "int32", (-1, 2))
-    geometry = TensorConfig("GEOMETRY", "int64", (8,))
+    geometry = TensorConfig("GEOMETRY", "int64", (Geometry.SIZE,))
     restored = TensorConfig("RESTORED", "float32", (-1, r.outputs[0].shape[1], t, t))
     device = "cuda" if plan.flavour == "gpu" else "cpu"
     common = {"device": device, "max_batch": str(r.max_batch)}
-    images = tuple(TensorConfig(f"IMAGE_{d}", _NP_NAMES[d], (-1, -1, -1), optional=True) for d in DTYPES)
-    outputs = tuple(TensorConfig(f"OUTPUT_{d}", _NP_NAMES[d], (-1, -1, -1)) for d in DTYPES)
+    images = tuple(TensorConfig(f"IMAGE_{d}", t.name, (-1, -1, -1), optional=True) for d, t in IMAGE_DTYPES.items())
+    outputs = tuple(TensorConfig(f"OUTPUT_{d}", t.name, (-1, -1, -1)) for d, t in IMAGE_DTYPES.items())
     configs = [
         ModelConfig("preprocess", images + (TensorConfig("LAYOUT", "bytes", (1,), optional=True),), (tiles, origins, geometry),
-                    backend="python", parameters={"limits": json.dumps(asdict(plan.limits))}),
-        ModelConfig("postprocess", (restored, geometry), outputs, backend="python", parameters={"blend": plan.limits.blend}),
+                    backend="python", parameters={"limits": plan.limits.to_json()}),
+        ModelConfig("postprocess", (restored, geometry), outputs, backend="python",
+                    parameters={"blend": plan.limits.tiling.blend.value}),
     ]
     restore_inputs = (tiles,)
     if plan.has_prior:
@@ -108,7 +125,7 @@ def _step_configs(plan: RepositoryPlan) -> list[ModelConfig]:
 
 
 def _ensemble(plan: RepositoryPlan, dtype_name: str) -> ModelConfig:
-    np_name = _NP_NAMES[dtype_name]
+    np_name = IMAGE_DTYPES[dtype_name].name
     pre_out = {"TILES": "tiles", "GEOMETRY": "geometry"} | ({"ORIGINS": "origins"} if plan.has_prior else {})
     steps = [EnsembleStep("preprocess", {f"IMAGE_{dtype_name}": "IMAGE", "LAYOUT": "LAYOUT"}, pre_out)]
     restore_in = {"TILES": "tiles"}
@@ -128,7 +145,7 @@ def _ensemble(plan: RepositoryPlan, dtype_name: str) -> ModelConfig:
 def model_configs(plan: RepositoryPlan) -> list[ModelConfig]:
     """Every model of the repository, networks first."""
     networks = [_network_config(plan, plan.specs[c]) for c in ("encoder", "denoiser", "restorer") if c in plan.specs]
-    return networks + _step_configs(plan) + [_ensemble(plan, d) for d in DTYPES]
+    return networks + _step_configs(plan) + [_ensemble(plan, d) for d in IMAGE_DTYPES]
 
 
 _TEMPLATE_FOR = {"preprocess": "preprocess.py", "postprocess": "postprocess.py", "prior": "prior.py", "restore": "restore.py"}
@@ -176,6 +193,6 @@ def write_repository(out_dir: str | Path, plan: RepositoryPlan) -> list[str]:
             shutil.rmtree(root / stale, ignore_errors=True)
     for cfg in configs:
         _write_model(root, cfg, plan)
-    info = {"models": names, "flavour": plan.flavour, "model": plan.model_name, "limits": asdict(plan.limits)}
+    info = {"models": names, "flavour": plan.flavour, "model": plan.model_name, "limits": json.loads(plan.limits.to_json())}
     manifest.write_text(json.dumps(info, indent=2) + "\n")
     return names

@@ -2,7 +2,7 @@
 
 The bundled server has only the python backend and runs on a CPU-only machine, given the
 shared libraries shipped beside it (``nvidia_pytriton.libs``) and the python backend stub built
-for the running Python copied into a backend folder (SPEC.md section 7). The stub finds this
+for the running Python copied into a backend folder (docs/architecture.md, "Reference facts"). The stub finds this
 environment's packages because this environment's ``bin`` goes first on ``PATH``.
 """
 

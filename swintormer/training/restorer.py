@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from swintormer.errors import SwintormerError
+from swintormer.model import DeblurModel
+from swintormer.registry import build_model
 from swintormer.training.tasks import Batch, StageOptions, TrainTask
 
 __all__ = ["PIXEL_LOSSES", "restoration_loss", "restorer_loss", "restorer_task", "start_from_identity"]
@@ -87,19 +89,10 @@ def start_from_identity(model: nn.Module) -> bool:
 
 
 def _initial_restorer(options: StageOptions) -> tuple[nn.Module, str]:
-    from swintormer.checkpoint import load_checkpoint
-    from swintormer.registry import build_model, get_config
-
     if options.init is not None:
-        ckpt = load_checkpoint(options.init)
-        if "restorer" not in ckpt.components:
-            raise SwintormerError(f"{options.init} holds no restorer (components: {sorted(ckpt.components)})")
-        model = ckpt.restorer
-        name = ckpt.metadata.get("model", "")
-        if options.model and model.config != get_config(options.model):
-            raise SwintormerError(f"{options.init} holds a different model than {options.model!r}; drop --model or pick the matching one")
+        model = DeblurModel.load(options.init, expect=options.model)  # ours, or an upstream file to fine-tune
         log.info("starting from the weights in %s", options.init)
-        return model, name or (options.model or "")
+        return model.restorer, model.name or (options.model or "")
     if not options.model:
         raise SwintormerError("say which model to train with --model (see `swintormer models`) or start from --init CHECKPOINT")
     model = build_model(options.model)

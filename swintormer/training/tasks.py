@@ -1,14 +1,11 @@
 """What the trainer trains: a :class:`TrainTask` (modules + a batch -> loss function), built per stage.
 
 The trainer knows nothing about restorers or denoisers. A *stage* is a function
-``StageOptions -> TrainTask`` registered in :data:`STAGES` by its import path (imported only when
-used): ``restorer`` here, and the diffusion prior's ``autoencoder``, ``denoiser`` and
-``prior-restorer`` in :mod:`swintormer.diffusion.training`.
+``StageOptions -> TrainTask``; :mod:`swintormer.training.stages` registers them by name.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -18,7 +15,7 @@ from torch import nn
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["STAGES", "Batch", "LossFn", "StageOptions", "TrainTask", "build_task"]
+__all__ = ["Batch", "LossFn", "StageOptions", "TrainTask"]
 
 #: ``{"input": [B, C_in, h, w], "target": [B, 3, h, w]}`` float32 in ``[0, 1]`` (see ``swintormer.data.pairs``)
 Batch = dict[str, torch.Tensor]
@@ -70,24 +67,3 @@ class StageOptions:
     perceptual_weights: Path | None = None
     perceptual_weight: float = 0.01
     extra: dict[str, str] = field(default_factory=dict)
-
-
-#: stage name -> ``"module:function"`` returning its :class:`TrainTask` for :class:`StageOptions`
-STAGES: dict[str, str] = {
-    "restorer": "swintormer.training.restorer:restorer_task",
-    "autoencoder": "swintormer.diffusion.training:autoencoder_task",
-    "denoiser": "swintormer.diffusion.training:denoiser_task",
-    "prior-restorer": "swintormer.diffusion.training:prior_restorer_task",
-}
-
-
-def build_task(stage: str, options: StageOptions) -> TrainTask:
-    """Import and build the task of ``stage``."""
-    if stage not in STAGES:
-        raise SwintormerError(f"unknown training stage {stage!r}; available: {', '.join(sorted(STAGES))}")
-    module_name, func = STAGES[stage].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise SwintormerError(f"training stage {stage!r} is not available in this installation ({exc})") from None
-    return getattr(module, func)(options)

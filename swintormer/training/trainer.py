@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 import torch
-from tqdm.auto import tqdm
 
 from swintormer.data.pairs import PairSource, collate
 from swintormer.errors import SwintormerError
+from swintormer.progress import Progress
 from swintormer.training.logger import MetricsLog
 from swintormer.training.optim import EMA, build_optimizer, warmup_cosine_lr
 from swintormer.training.state import load_training_state, save_training_state
@@ -38,7 +38,7 @@ Amp = Literal["auto", "off", "bf16", "fp16"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; the defaults are the reference's (SPEC.md section 6) where it has one."""
+    """Optimisation settings; the defaults are the reference's (docs/architecture.md, "Reference facts") where it has one."""
 
     steps: int = 10_000
     batch: int = 8
@@ -218,10 +218,9 @@ class Trainer:
         metrics_log = MetricsLog(self.out_dir, resume_step=self.step)
         window: list[tuple[float, dict[str, float]]] = []
         last_loss, val, tick = float("nan"), {}, time.perf_counter()
-        disable = None if progress is None else not progress
         batches = self.batches(end)
         try:
-            with tqdm(total=cfg.steps, initial=self.step, unit="step", desc="training", disable=disable) as bar:
+            with Progress(cfg.steps, "training", "steps", progress, initial=self.step, leave=True) as bar:
                 for batch in batches:
                     lr = warmup_cosine_lr(self.step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
                     for group in self.optimizer.param_groups:
@@ -229,8 +228,8 @@ class Trainer:
                     last_loss, metrics = self.train_step(batch)
                     self.step += 1
                     window.append((last_loss, metrics))
-                    bar.update(1)
                     bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
+                    bar.update(1)
                     if self.step % cfg.log_every == 0 or self.step == end:
                         now = time.perf_counter()
                         row = {"loss": sum(w[0] for w in window) / len(window), "lr": lr, "it_per_s": len(window) / (now - tick)}

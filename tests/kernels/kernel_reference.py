@@ -8,12 +8,13 @@ from __future__ import annotations
 import torch
 
 from swintormer.layers.attention import (
-    channel_attention,
+    channel_branch,
     continuous_position_bias,
+    mdta,
     relative_position_index,
     shift_window_mask,
-    window_attention,
-    window_reverse,
+    unwindow,
+    window_branch,
 )
 
 #: (atol, rtol) of a kernel output against the fp32 reference on the same (rounded) inputs.
@@ -40,35 +41,28 @@ def swin_branch_reference(
     logit_scale: torch.Tensor | None = None,
     mlp_table: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One branch of Swintormer's attention exactly as the model's torch path computes it, in fp32.
+    """One branch of Swintormer's attention, the model's own composition, in fp32.
 
     With ``logit_scale`` and ``mlp_table`` (the CPB MLP output before ``16*sigmoid``): the window
     branch from channels ``[0, 3C/2)``; without: the channel branch from ``[3C/2, 3C)``.
     Returns ``[B, C/2, H, W]``, un-partitioned and rolled back by ``shift``.
     """
     qkv = qkv.float()
-    bw, c3, m, _ = qkv.shape
+    m = qkv.shape[-1]
     height, width = image_size
     spatial, channel = qkv.chunk(2, dim=1)
     if logit_scale is not None:
-        q, k, v = (t.reshape(bw, num_heads, -1, m * m).transpose(-2, -1) for t in spatial.chunk(3, dim=1))
         bias = continuous_position_bias(mlp_table.float(), relative_position_index(m).to(qkv.device))
         mask = shift_window_mask(height, width, m, shift, qkv.device) if shift else None
-        out = window_attention(q, k, v, logit_scale.float(), bias, mask).transpose(-2, -1)
+        out = window_branch(spatial, num_heads, logit_scale.float(), bias, mask)
     else:
-        q, k, v = (t.reshape(bw, num_heads, -1, m * m) for t in channel.chunk(3, dim=1))
-        out = channel_attention(q, k, v, temperature=None, use_softmax_one=True)
-    out = window_reverse(out.reshape(bw, c3 // 6, m, m), height, width)
-    return torch.roll(out, shifts=(shift, shift), dims=(2, 3)) if shift else out
+        out = channel_branch(channel, num_heads)
+    return unwindow(out, height, width, shift)
 
 
 def mdta_reference(qkv: torch.Tensor, temperature: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Restormer's MDTA on ``[B, 3C, H, W]`` as the model's torch path computes it, in fp32."""
-    qkv = qkv.float()
-    b, c3, height, width = qkv.shape
-    q, k, v = (t.reshape(b, num_heads, -1, height * width) for t in qkv.chunk(3, dim=1))
-    out = channel_attention(q, k, v, temperature=temperature.float(), use_softmax_one=False)
-    return out.reshape(b, c3 // 3, height, width)
+    """Restormer's MDTA on ``[B, 3C, H, W]``, the model's own composition, in fp32."""
+    return mdta(qkv.float(), temperature.float(), num_heads)
 
 
 def assert_matches(actual: torch.Tensor, expected: torch.Tensor) -> None:

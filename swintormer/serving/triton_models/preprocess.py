@@ -4,24 +4,23 @@ Generated into the model repository by `python export/build_engines.py`; the wor
 `swintormer.serving.steps.preprocess`, the same tiler the CLI uses.
 """
 
-import json
-
 import triton_python_backend_utils as pb_utils
 
 from swintormer.errors import SwintormerError
+from swintormer.serving.dtypes import IMAGE_DTYPES
 from swintormer.serving.glue import model_parameters, respond
-from swintormer.serving.steps import DTYPES, ServingLimits, preprocess
+from swintormer.serving.steps import ServingLimits, preprocess
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.limits = ServingLimits(**json.loads(model_parameters(args)["limits"]))
+        self.limits = ServingLimits.from_json(model_parameters(args)["limits"])
 
     def execute(self, requests):
         return [respond(pb_utils, lambda r=r: self._run(r)) for r in requests]
 
     def _run(self, request):
-        images = [pb_utils.get_input_tensor_by_name(request, f"IMAGE_{d}") for d in DTYPES]
+        images = [pb_utils.get_input_tensor_by_name(request, f"IMAGE_{d}") for d in IMAGE_DTYPES]
         image = next((t.as_numpy() for t in images if t is not None), None)
         if image is None:
             raise SwintormerError("no IMAGE input")

@@ -1,5 +1,9 @@
 """Training stages of the diffusion prior, for the generic trainer (``swintormer train --stage ...``).
 
+The networks and the sampler live in :mod:`swintormer.diffusion`; these stages put them to work
+with the trainer, beside the restorer stage (:mod:`swintormer.training.restorer`).
+
+
 - ``autoencoder``: the first stage, encoder + decoder, L1 reconstruction of sharp and blurry images.
 - ``denoiser``: eps-prediction on the sharp image's latent, conditioned on the blurry image's
   latent, the encoder (from ``--init``, an autoencoder checkpoint) frozen.
@@ -17,11 +21,14 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from swintormer.checkpoint import load_checkpoint
 from swintormer.diffusion.config import SchedulerConfig
 from swintormer.diffusion.losses import denoiser_loss, first_stage_loss
 from swintormer.diffusion.prior import PriorSettings, conditioning_image, sample_prior
 from swintormer.diffusion.schedulers import DDIMScheduler, DDPMScheduler
 from swintormer.errors import SwintormerError
+from swintormer.model import DeblurModel
+from swintormer.registry import build_model
 from swintormer.training.restorer import restoration_loss
 from swintormer.training.tasks import Batch, StageOptions, TrainTask
 
@@ -31,9 +38,11 @@ log = logging.getLogger(__name__)
 
 
 def _components(options: StageOptions, needed: tuple[str, ...]) -> dict[str, nn.Module]:
-    """The named components of ``options.init`` (an error naming the stage that makes them if absent)."""
-    from swintormer.checkpoint import load_checkpoint
+    """The named components of ``options.init`` (an error naming the stage that makes them if absent).
 
+    A stage checkpoint of the prior (encoder + decoder, or encoder + denoiser) is a set of
+    components, not a deblurring model, so it is read with the format reader itself.
+    """
     if options.init is None:
         return {}
     ckpt = load_checkpoint(options.init)
@@ -51,8 +60,6 @@ def _reject_extra(options: StageOptions, allowed: tuple[str, ...] = ()) -> None:
 
 def autoencoder_task(options: StageOptions) -> TrainTask:
     """Encoder + decoder (fresh ``--model``, e.g. ``ae-f4-tiny``, or from ``--init``)."""
-    from swintormer.registry import build_model
-
     _reject_extra(options)
     parts = _components(options, ("encoder", "decoder")) if options.init else {}
     if not parts:
@@ -73,8 +80,6 @@ def autoencoder_task(options: StageOptions) -> TrainTask:
 
 def denoiser_task(options: StageOptions) -> TrainTask:
     """Frozen encoder from ``--init``; the denoiser from ``--init`` too, or fresh ``--model``."""
-    from swintormer.registry import build_model
-
     _reject_extra(options)
     if options.init is None:
         raise SwintormerError("the denoiser stage needs --init: an autoencoder (or denoiser) checkpoint with the encoder")
@@ -95,16 +100,13 @@ def denoiser_task(options: StageOptions) -> TrainTask:
 
 
 def _prior_restorer(options: StageOptions) -> nn.Module:
-    from swintormer.checkpoint import load_checkpoint
-    from swintormer.registry import build_model
-
     if not options.model:
         raise SwintormerError("the prior-restorer stage needs --model, a prior variant (e.g. swintormer-tiny-prior)")
     restorer = build_model(options.model)
     if not restorer.config.prior_channels:
         raise SwintormerError(f"{options.model} has no prior input; pick a '-prior' variant")
     if "restorer" in options.extra:
-        source = load_checkpoint(options.extra["restorer"]).restorer
+        source = DeblurModel.load(options.extra["restorer"]).restorer  # ours or an upstream file
         missing, unexpected = restorer.load_state_dict(source.state_dict(), strict=False)
         if unexpected or any(not k.startswith("prior_embed.") for k in missing):
             raise SwintormerError(f"{options.extra['restorer']} does not match {options.model} apart from the prior embedding")
@@ -115,8 +117,6 @@ def _prior_restorer(options: StageOptions) -> nn.Module:
 
 def prior_restorer_task(options: StageOptions) -> TrainTask:
     """A prior restorer trained on priors sampled by the frozen encoder and denoiser of ``--init``."""
-    from swintormer.pipeline import DeblurModel
-
     _reject_extra(options, ("restorer", "prior_steps"))
     if options.init is None:
         raise SwintormerError("the prior-restorer stage needs --init: a denoiser checkpoint (encoder and denoiser)")

@@ -1,0 +1,71 @@
+"""Composing a backend's callables into the tile function the shared tiler runs.
+
+Per batch of tiles: sample the prior of exactly those tiles (when the model has one), then
+restore them with it. The PyTorch backend composes its modules, the graph backends (ONNX
+Runtime, TensorRT) their sessions, called with the export specs' tensor names.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from swintormer.diffusion.config import SchedulerConfig
+from swintormer.diffusion.prior import DenoiseFn, EncodeFn, PriorSettings, sample_prior
+from swintormer.diffusion.schedulers import DDIMScheduler
+from swintormer.tiling import TileFn
+
+__all__ = ["GraphSession", "RestoreFn", "graph_tile_fn", "make_tile_fn"]
+
+#: ``restore(tiles [b, C, t, t], prior [b, z, t/f, t/f] or None) -> [b, 3, t, t]``
+RestoreFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+#: ``session(**named_inputs) -> output`` for one exported graph (ONNX Runtime, TensorRT, ...)
+GraphSession = Callable[..., "torch.Tensor"]
+
+
+def make_tile_fn(
+    restore: RestoreFn,
+    encode: EncodeFn | None = None,
+    denoise: DenoiseFn | None = None,
+    scheduler: SchedulerConfig | None = None,
+    settings: PriorSettings | None = None,
+) -> TileFn:
+    """Compose backend callables into a tile function; without ``encode``/``denoise`` no prior is used."""
+    ddim = DDIMScheduler(scheduler or SchedulerConfig(), eta=(settings or PriorSettings()).eta)
+
+    def run(tiles: torch.Tensor, origins: Sequence[tuple[int, int]]) -> torch.Tensor:
+        prior = None
+        if encode is not None and denoise is not None:
+            prior = sample_prior(tiles, origins, encode, denoise, ddim, settings or PriorSettings())
+        return restore(tiles, prior)
+
+    return run
+
+
+def graph_tile_fn(
+    sessions: dict[str, GraphSession], settings: PriorSettings | None = None, scheduler: SchedulerConfig | None = None
+) -> TileFn:
+    """A tile function over exported graphs, called with the export specs' tensor names.
+
+    ``sessions``: ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``; each returns a tensor.
+    """
+    restorer = sessions["restorer"]
+
+    def restore(tiles: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        feed = {"image": tiles.float()}
+        if prior is not None:
+            feed["prior"] = prior.float()
+        return restorer(**feed).float().cpu()
+
+    if "encoder" not in sessions:
+        return make_tile_fn(restore)
+    encoder, denoiser = sessions["encoder"], sessions["denoiser"]
+
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        return encoder(image=images.float()).float().cpu()
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return denoiser(sample=x.float(), timestep=t.long()).float().cpu()
+
+    return make_tile_fn(restore, encode, denoise, scheduler, settings)

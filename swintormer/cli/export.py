@@ -1,0 +1,80 @@
+"""``swintormer export`` (and ``python export/build_engines.py``): everything a deployment needs.
+
+Exports each component (restorer; encoder and denoiser for prior models) to ONNX, verifies every
+graph against PyTorch with ONNX Runtime and against TensorRT's ONNX operator support, builds
+TensorRT engines when TensorRT and a GPU are present (and says why not otherwise), and writes the
+Triton model repository: :func:`swintormer.export.deploy.build_deployment`. Artifacts are cached
+by what produced them, so a second run with the same inputs is cache hits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from swintormer.cli.options import add_model_options, add_prior_options, add_threads_option, add_tile_options, apply_threads, load_model, tiling_config
+
+log = logging.getLogger(__name__)
+
+EPILOG = """examples:
+  {prog}
+  {prog} --checkpoint net_g.pth --tile 512 --batch 4        # an upstream file: architecture read from it
+  {prog} --precision fp16 --flavour gpu --out /models/swintormer
+
+then:
+  swintormer serve --repository model_repository
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from swintormer.serving.steps import ServingLimits
+
+    add_model_options(p)
+    add_tile_options(p, batch_help="largest tile batch of the graphs and engines, and the server's chunk size")
+    add_prior_options(p)
+    g = p.add_argument_group("deployment")
+    g.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="graph precision (fp16 keeps norms/softmax in fp32; default fp32)")
+    g.add_argument("--dynamic-hw", action="store_true", help="restorer graph/engine takes any size from --tile to 4x --tile (models without a prior)")
+    g.add_argument("--max-pixels", type=int, default=ServingLimits.max_pixels,
+                   help=f"largest image the server accepts, in pixels (default {ServingLimits.max_pixels:,})")
+    g.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu", help="cpu: ONNX Runtime inside python models; gpu: tensorrt_plan models (default cpu)")
+    g.add_argument("--instances", type=int, default=1, help="instances of each network model in the server (default 1)")
+    g.add_argument("--out", default="model_repository", help="Triton model repository to write (default model_repository/)")
+    g.add_argument("--force", action="store_true", help="re-export and rebuild even when cached")
+    add_threads_option(g)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="export, verify, build engines and write the Triton model repository",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        epilog=EPILOG.format(prog="swintormer export"), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from swintormer.errors import SwintormerError
+    from swintormer.export.deploy import DeploymentOptions, build_deployment
+
+    start = time.perf_counter()
+    apply_threads(args)
+    if args.instances < 1:
+        raise SwintormerError(f"--instances must be >= 1, got {args.instances}")
+    tiling = tiling_config(args)
+    model = load_model(args)
+    settings = model.settings(args.prior_steps, args.seed)
+    parts = ", ".join(f"{k} {sum(p.numel() for p in m.parameters()) / 1e6:.2f}M" for k, m in model.components().items())
+    log.info("model: %s (%s), tile %d, stride %d, batch <= %d%s", model.label, parts, tiling.tile, tiling.stride, tiling.batch,
+             f", prior {settings.steps} DDIM steps" if model.has_prior else "")
+    options = DeploymentOptions(
+        tiling=tiling, precision=args.precision, flavour=args.flavour, dynamic_hw=args.dynamic_hw,
+        max_pixels=args.max_pixels, prior=settings, force=args.force, instances=args.instances,
+    )
+    build_deployment(model, Path(args.out), options)
+    log.info("done in %.1f s; serve it with: swintormer serve --repository %s", time.perf_counter() - start, args.out)
+    return 0

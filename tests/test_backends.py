@@ -1,0 +1,78 @@
+"""The backend table: dispatch and the command line's choices read it, and each row says what it cannot do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swintormer.backends import BACKENDS, BackendRequest, get_backend
+from swintormer.cli import build_parser, main
+from swintormer.errors import SwintormerError
+from swintormer.inference import describe, tile_function
+from swintormer.model import DeblurModel
+from swintormer.tiling import TilingConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _choices(command: str, option: str) -> list[str]:
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command").choices[command]
+    return list(next(a for a in sub._actions if option in a.option_strings).choices)
+
+
+def test_command_line_choices_are_the_table():
+    assert _choices("deblur", "--backend") == list(BACKENDS) == ["torch", "onnxruntime", "tensorrt"]
+    assert _choices("eval", "--backend") == list(BACKENDS)
+    assert set(_choices("deblur", "--precision")) == {p for b in BACKENDS.values() for p in b.precisions}
+    for backend in BACKENDS.values():
+        assert callable(backend.factory())  # every row's module exports its factory
+
+
+def test_dispatch_errors_say_what_to_do():
+    model = DeblurModel.load()
+    with pytest.raises(SwintormerError, match="unknown backend 'jax'; choose one of torch, onnxruntime, tensorrt"):
+        tile_function(model, "jax")
+    with pytest.raises(SwintormerError, match="backend torch runs fp32, not fp16; fp16 needs --backend onnxruntime or tensorrt"):
+        tile_function(model, "torch", request=BackendRequest(precision="fp16"))
+    with pytest.raises(SwintormerError, match="unknown provider 'rocm'"):
+        get_backend("onnxruntime").check(BackendRequest(provider="rocm"))
+    with pytest.raises(SwintormerError, match="multiple of 128"):
+        tile_function(model, "torch", TilingConfig(200, 100))
+    assert describe("torch", BackendRequest(device="cpu")) == "cpu" and describe("onnxruntime", BackendRequest()) == "onnxruntime/cpu"
+
+
+def test_tensorrt_backend_without_tensorrt_is_one_error_line(capsys, tmp_path):
+    from swintormer.export.trt_engine import tensorrt_status
+
+    if tensorrt_status()[0]:
+        pytest.skip("TensorRT and a GPU are present here: the backend runs")
+    from swintormer.model import ASSETS
+
+    src = ASSETS / "sample_blurry.png"
+    code = main(["deblur", str(src), "-o", str(tmp_path / "x.png"), "--backend", "tensorrt"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "TensorRT engines were asked for" in err, err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_torch_backend_is_the_models_own_forward():
+    """The factory runs exactly the restorer: one tile through it equals a direct call."""
+    import torch
+
+    model = DeblurModel.load()
+    fn = get_backend("torch").factory()(model, BackendRequest(device="cpu"), None)
+    tiles = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(fn(tiles, [(0, 0), (0, 220)]), model.restorer(tiles))
+
+
+def test_build_engines_script_is_the_export_command():
+    res = subprocess.run([sys.executable, str(ROOT / "export" / "build_engines.py"), "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("usage: python export/build_engines.py")
+    for option in ("--checkpoint", "--tile", "--stride", "--blend", "--batch", "--flavour", "--precision", "--threads"):
+        assert option in res.stdout
+    res = subprocess.run([sys.executable, "-m", "swintormer", "export", "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "usage: swintormer export" in res.stdout and "build_deployment" in res.stdout
