@@ -44,22 +44,22 @@ def _through_server(blurry: np.ndarray, out: Path) -> tuple[np.ndarray, dict[str
     times = {}
     start = time.perf_counter()
     model = DeblurModel.load()
-    log.info("[1/4] exporting %s to ONNX and writing the Triton repository (cached after the first run)", model.label)
+    log.info("demo step 1 of 4: exporting %s to ONNX and writing the Triton repository (cached after the first run)", model.label)
     repo = out / "model_repository"
     build_deployment(model, repo)
     times["export_s"] = time.perf_counter() - start
-    log.info("[2/4] starting the bundled Triton server on %s", repo)
+    log.info("demo step 2 of 4: starting the bundled Triton server on %s", repo)
     start = time.perf_counter()
     options = ServerOptions(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port())
     with TritonServer(options) as server:
         times["server_start_s"] = time.perf_counter() - start
-        log.info("[3/4] sending the sample through the ensemble at %s", server.http_url)
+        log.info("demo step 3 of 4: sending the sample through the ensemble at %s", server.http_url)
         with DeblurClient(server.http_url) as client:
             client.check_ready()
             start = time.perf_counter()
             restored = client.deblur(blurry)
             times["request_s"] = time.perf_counter() - start
-        log.info("[4/4] stopping the server")
+        log.info("demo step 4 of 4: stopping the server")
     return restored, times
 
 
