@@ -95,9 +95,9 @@ def _listing(keys: list[str], limit: int = 8) -> str:
     return shown + (f", ... and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
-    """Strict load that raises one readable error listing missing, unexpected and mis-shaped keys."""
-    own = module.state_dict()
+def _check_fit(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise one readable error listing missing, unexpected and mis-shaped keys (shapes only: ``own``
+    may live on the meta device)."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = [
@@ -117,6 +117,12 @@ def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], sour
             f"{source} does not fit this model ({'; '.join(problems)}); "
             "check that the model/arch and config match the checkpoint"
         )
+
+
+def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Strict load that raises one readable error listing missing, unexpected and mis-shaped keys."""
+    own = module.state_dict()
+    _check_fit(own, state, source)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
     return module
 
@@ -173,9 +179,33 @@ class Checkpoint:
         return self.components["restorer"]
 
 
+#: More parameters than any model of these families has (swintormer-dpdd: 25M, ldm-bsr: 114M):
+#: a header naming a bigger config is refused before anything is allocated.
+MAX_PARAMETERS = 2_000_000_000
+
+
 def _config_from_header(header: dict[str, str], name: str, path: Path) -> Any:
     cls = config_class(header.get(f"{name}.config_type", ""))
-    return cls.from_dict(json.loads(header[f"{name}.config"]))
+    try:
+        return cls.from_dict(json.loads(header[f"{name}.config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SwintormerError(f"{path} [{name}]: its config is not valid ({type(exc).__name__}: {exc})") from None
+
+
+def _build_checked(cfg: Any, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """The module for ``cfg`` loaded with ``state``, after checking on the meta device (no memory)
+    that the config is plausible and that the tensors fit it."""
+    try:
+        with torch.device("meta"):
+            skeleton = build_from_config(cfg)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise SwintormerError(f"{source}: its config cannot build a model ({exc})") from None
+    count = sum(p.numel() for p in skeleton.parameters())
+    if count > MAX_PARAMETERS:
+        raise SwintormerError(f"{source}: its config describes {count:,} parameters, which no model of these families "
+                              "has; the file is damaged or not a Swintormer-RT checkpoint")
+    _check_fit(skeleton.state_dict(), state, source)
+    return load_state_dict_into(build_from_config(cfg), state, source)
 
 
 def is_our_format(path: str | Path) -> bool:
@@ -216,9 +246,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     components = {}
     for name in names:
         cfg = _config_from_header(header, name, path)
-        module = build_from_config(cfg)
         prefix = f"{name}."
         part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        components[name] = load_state_dict_into(module, part, f"{path} [{name}]").eval()
+        components[name] = _build_checked(cfg, part, f"{path} [{name}]").eval()
     extras = {k: v for k, v in state.items() if k.split(".", 1)[0] not in components}
     return Checkpoint(components=components, metadata=header, path=path, extras=extras)

@@ -3,7 +3,8 @@
 Images travel as ``[H, W, C]`` arrays in RGB order, in the file's own dtype (``uint8``,
 ``uint16`` or ``float32``): a 16-megapixel photo stays 48 MB instead of 192 MB, and the tiler
 converts one batch of tiles at a time to float. ``LoadedImage.pixels`` gives ``float32`` in
-``[0, 1]`` where a whole float image is wanted. A grayscale file is read as RGB (its channel
+``[0, 1]`` where a whole float image is wanted. Damaged files are refused, never decoded to
+noise (:mod:`swintormer.decoding`). A grayscale file is read as RGB (its channel
 three times, what the models take) and remembers it was gray (``mode``), so a result can be
 written back the way it came; :func:`write_image` writes ``[H, W, 1]`` arrays as grayscale.
 PNG, JPEG, TIFF, BMP and WebP are read and written through OpenCV, which handles 16-bit RGB PNG
@@ -12,15 +13,15 @@ and TIFF (Pillow does not).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from swintormer.decoding import decode_image
 from swintormer.errors import SwintormerError
+from swintormer.files import atomic_write_bytes
 
 __all__ = [
     "MIN_IMAGE_SIDE",
@@ -112,37 +113,20 @@ def _check_array(pixels: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-@contextlib.contextmanager
-def _silence_native_stderr():
-    """Keep libpng/libjpeg warnings about a damaged file off the terminal; we raise our own error."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr descriptor
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def read_image(path: str | Path) -> LoadedImage:
-    """Read an RGB(A) image file as ``float32 [H, W, 3]`` in ``[0, 1]``."""
-    import cv2
+    """Read an image file: ``array`` ``[H, W, 3]`` in the file's dtype (RGB; grayscale repeated).
 
+    A damaged or truncated file is refused with one clear error (:mod:`swintormer.decoding`);
+    nothing is printed to the process's stderr.
+    """
     path = Path(path)
     if not path.is_file():
         raise SwintormerError(f"image not found: {path}")
-    with _silence_native_stderr():
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise SwintormerError(f"{path} could not be decoded as an image (is it a PNG, JPEG, TIFF, BMP or WebP file?)")
-    if raw.ndim == 3 and raw.shape[2] >= 3:
-        order = [2, 1, 0] + list(range(3, raw.shape[2]))  # OpenCV is BGR(A)
-        raw = raw[:, :, order]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SwintormerError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = decode_image(data, str(path))
     if raw.dtype not in (np.uint8, np.uint16):
         raw = raw.astype(np.float32)  # float TIFFs; other integer types are rejected by from_uint
     depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 32}[raw.dtype]
@@ -169,7 +153,8 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
     """Write an RGB ``[H, W, 3]`` or grayscale ``[H, W, 1]`` image; the folder is created if needed.
 
     ``array`` is uint8/uint16 (written as is) or float in ``[0, 1]`` (clipped and quantised to
-    ``bit_depth``, default 8). Formats that cannot hold 16 bits (JPEG, BMP, WebP) get 8.
+    ``bit_depth``, default 8). Formats that cannot hold 16 bits (JPEG, BMP, WebP) get 8. The
+    file is encoded in memory and written atomically (:func:`swintormer.files.atomic_write_bytes`).
     """
     import cv2
 
@@ -189,10 +174,9 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
         data = array
     data = np.ascontiguousarray(data[:, :, 0] if data.shape[2] == 1 else data[:, :, ::-1])  # RGB -> BGR for OpenCV
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(path), data)
-    except (OSError, cv2.error) as exc:
-        raise SwintormerError(f"cannot write {path}: {exc}") from None
+        ok, encoded = cv2.imencode(suffix, data)
+    except cv2.error as exc:
+        raise SwintormerError(f"cannot encode {path.name}: {exc}") from None
     if not ok:
-        raise SwintormerError(f"cannot write {path} (is the folder writable?)")
-    return path
+        raise SwintormerError(f"cannot encode {path.name} as {suffix}")
+    return atomic_write_bytes(path, encoded.tobytes())

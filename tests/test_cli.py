@@ -89,7 +89,7 @@ def test_errors_are_one_line(capsys, tmp_path, rocket_png, tiny_checkpoint):
     pixel = tmp_path / "pixel.png"
     cv2.imwrite(str(pixel), np.zeros((1, 1, 3), np.uint8))
     out = tmp_path / "o.png"
-    assert_one_line_error(*run_cli(capsys, "deblur", corrupt, "-o", out)[::2], "could not be decoded")
+    assert_one_line_error(*run_cli(capsys, "deblur", corrupt, "-o", out)[::2], "is a damaged PNG")
     assert_one_line_error(*run_cli(capsys, "deblur", pixel, "-o", out)[::2], "1x1 pixels")
     assert_one_line_error(*run_cli(capsys, "deblur", tmp_path / "none.png", "-o", out)[::2], "image not found")
     assert_one_line_error(

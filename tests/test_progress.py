@@ -39,4 +39,4 @@ def test_deblur_in_a_log_reports_progress_and_a_summary(capsys, tmp_path, monkey
     err = capsys.readouterr().err
     assert "deblurring: 1/6 tiles (16%)" in err and "deblurring: 6 tiles in" in err  # 300x480: 2 x 3 tiles
     assert "on cpu)" in err and "on auto" not in err
-    assert "deblurred 2 images (0.2 MP) in" in err
+    assert "deblurred 2 of 2 images (0.2 MP) in" in err

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
-from swintormer.cli.options import add_inference_options, image_jobs, model_tile_fn, tiling_config
+from swintormer.cli.options import add_inference_options, add_output_options, image_jobs, model_tile_fn, tiling_config
 from swintormer.errors import SwintormerError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders of images (single-image models)")
     p.add_argument("--left", metavar="PATH", help="left dual-pixel view (dual-pixel models, with --right)")
     p.add_argument("--right", metavar="PATH", help="right dual-pixel view (dual-pixel models, with --left)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
+    add_output_options(p)
     p.add_argument("--bit-depth", choices=("same", "8", "16"), default="same", help="output bits per channel (default: as the input)")
     p.add_argument("--compare", action="store_true", help="also write OUT_compare.png: input and result side by side")
     add_inference_options(p)
@@ -51,40 +52,57 @@ def _gray(fn):
     return lambda tiles, origins: gray_tiles(fn(tiles, origins))
 
 
-def run(args: argparse.Namespace) -> int:
+def _compare_path(out: Path) -> Path:
+    return out.with_name(out.stem + "_compare.png")
+
+
+def _deblur_one(inputs: list[Path], out_path: Path, args: argparse.Namespace, model, tile_fn, tiling, where: str) -> int:
+    """Deblur one image (or dual-pixel pair) and write it; returns the pixel count."""
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
     from swintormer.tiling import tiled_apply
     from swintormer.visualize import side_by_side
 
-    jobs = image_jobs(args)
+    images = [read_image(p) for p in inputs]
+    array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array
+    channels = model.in_channels
+    if array.shape[2] != channels:
+        hint = "pass the two views with --right and --left" if channels == 6 else "pass a single RGB image"
+        raise SwintormerError(f"this model takes {channels}-channel input, {inputs[0]} gives {array.shape[2]}; {hint}")
+    depth = images[0].bit_depth if args.bit_depth == "same" else int(args.bit_depth)
+    gray = all(im.mode == "gray" for im in images)
+    start = time.perf_counter()
+    restored = tiled_apply(_gray(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling, out_dtype=_DTYPES.get(depth, np.uint16))
+    elapsed = time.perf_counter() - start
+    write_image(out_path, restored)
+    h, w = restored.shape[:2]
+    log.info("wrote %s (%dx%d%s, %.2f s on %s)", out_path, w, h, ", grayscale" if gray else "", elapsed, where)
+    if args.compare:
+        shown = np.repeat(restored, 3, axis=2) if gray else restored
+        write_image(_compare_path(out_path), side_by_side([array[:, :, :3], shown], ["input", "deblurred"]))
+        log.info("wrote %s", _compare_path(out_path))
+    return h * w
+
+
+def run(args: argparse.Namespace) -> int:
+    jobs = image_jobs(args, extra_outputs=lambda out: [_compare_path(out)] if args.compare else [])
+    if not jobs:
+        log.info("nothing to do: every output exists (--overwrite replaces them)")
+        return 0
     tiling = tiling_config(args)
     model, settings, tile_fn, where = model_tile_fn(args)
-    channels = model.in_channels
     if model.has_prior:
         log.info("diffusion prior: %d DDIM steps, eta %.2f, seed %d", settings.steps, settings.eta, settings.seed)
-    total_s, pixels = 0.0, 0
+    start, pixels, failed = time.perf_counter(), 0, 0
     for inputs, out_path in jobs:
-        images = [read_image(p) for p in inputs]
-        array = dual_pixel_stack(*images) if len(images) == 2 else images[0].array
-        if array.shape[2] != channels:
-            hint = "pass the two views with --right and --left" if channels == 6 else "pass a single RGB image"
-            raise SwintormerError(f"this model takes {channels}-channel input, {inputs[0]} gives {array.shape[2]}; {hint}")
-        depth = images[0].bit_depth if args.bit_depth == "same" else int(args.bit_depth)
-        gray = all(im.mode == "gray" for im in images)
-        start = time.perf_counter()
-        restored = tiled_apply(_gray(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling,
-                               out_dtype=_DTYPES.get(depth, np.uint16))
-        elapsed = time.perf_counter() - start
-        write_image(out_path, restored)
-        h, w = restored.shape[:2]
-        total_s, pixels = total_s + elapsed, pixels + h * w
-        log.info("wrote %s (%dx%d%s, %.2f s on %s)", out_path, w, h, ", grayscale" if gray else "", elapsed, where)
-        if args.compare:
-            compare = out_path.with_name(out_path.stem + "_compare.png")
-            shown = np.repeat(restored, 3, axis=2) if gray else restored
-            write_image(compare, side_by_side([array[:, :, :3], shown], ["input", "deblurred"]))
-            log.info("wrote %s", compare)
+        try:
+            pixels += _deblur_one(inputs, out_path, args, model, tile_fn, tiling, where)
+        except SwintormerError as exc:
+            if len(jobs) == 1:
+                raise
+            log.error("%s", exc)  # one line for this image; the others go on
+            failed += 1
+    total_s = time.perf_counter() - start
     if len(jobs) > 1:
-        log.info("deblurred %d images (%.1f MP) in %.1f s on %s (%.2f MP/s)", len(jobs), pixels / 1e6, total_s, where,
-                 pixels / 1e6 / max(total_s, 1e-9))
-    return 0
+        log.info("deblurred %d of %d images (%.1f MP) in %.1f s on %s (%.2f MP/s)", len(jobs) - failed, len(jobs),
+                 pixels / 1e6, total_s, where, pixels / 1e6 / max(total_s, 1e-9))
+    return 2 if failed else 0

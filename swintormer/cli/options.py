@@ -12,6 +12,7 @@ from swintormer.tiling import Blend, TilingConfig
 __all__ = [
     "add_backend_options",
     "add_inference_options",
+    "add_output_options",
     "add_model_options",
     "add_prior_options",
     "add_threads_option",
@@ -148,29 +149,61 @@ def _expand(inputs: list[str]) -> list[Path]:
     return files
 
 
-def image_jobs(args: argparse.Namespace) -> list[tuple[list[Path], Path]]:
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that exist (default: skip them with a note, so a rerun resumes a folder)")
+
+
+def _is_file_name(out: Path) -> bool:
+    """``-o`` names a file (one input, an image suffix, not a folder), else a folder."""
+    from swintormer.imageio import WRITABLE
+
+    if out.is_dir():
+        return False
+    if out.suffix.lower() in WRITABLE:
+        return True
+    if out.exists() or out.suffix:
+        raise SwintormerError(
+            f"cannot write {out}: unknown extension, and not a folder; give a folder or a file name ending in "
+            f"one of {', '.join(sorted(WRITABLE))}"
+        )
+    return False
+
+
+def image_jobs(args: argparse.Namespace, extra_outputs=lambda out: []) -> list[tuple[list[Path], Path]]:
     """``[(input paths, output path)]`` from ``inputs``/``--left``/``--right``/``-o``: one job per image
-    (a dual-pixel pair is one job of two inputs, right view first). ``-o`` is a file for one input,
-    else a folder; an output never overwrites an input, and two inputs never share an output.
+    (a dual-pixel pair is one job of two inputs, right view first).
+
+    ``-o`` is a file for one input, else a folder. No output (nor any of ``extra_outputs(out)``,
+    e.g. a comparison image) may be an input, even through a link; two jobs never share an
+    output; an output that exists is skipped (with a note) unless ``--overwrite``.
     """
+    from swintormer.files import check_output
+
     out = Path(args.output)
-    as_file = out.suffix != "" and not out.is_dir()
     if args.left or args.right:
         if not (args.left and args.right) or args.inputs:
             raise SwintormerError("dual-pixel input needs both --left and --right and no other inputs")
         pair = [Path(args.right), Path(args.left)]
-        jobs = [(pair, out if as_file else out / f"{pair[0].stem}.png")]
+        jobs = [(pair, out if _is_file_name(out) else out / f"{pair[0].stem}.png")]
     else:
         files = _expand(args.inputs)
         if not files:
             raise SwintormerError("no input images (give files, folders of images, or --left/--right for dual-pixel models)")
+        as_file = _is_file_name(out)
         if as_file and len(files) > 1:
             raise SwintormerError(f"{len(files)} inputs need an output folder, but {out} looks like a file name")
         jobs = [([f], out if as_file else out / f.name) for f in files]
-    outputs = [o.resolve() for _, o in jobs]
+    outputs = [o.absolute() for _, o in jobs]
     if len(set(outputs)) != len(outputs):
         raise SwintormerError("two inputs have the same file name and would write the same output; deblur them separately")
-    clash = {o for o in outputs} & {p.resolve() for ins, _ in jobs for p in ins}
-    if clash:
-        raise SwintormerError(f"refusing to overwrite the input {sorted(clash)[0]}; choose another output")
-    return jobs
+    inputs = [p for ins, _ in jobs for p in ins]
+    kept = []
+    for ins, target in jobs:
+        extras = list(extra_outputs(target))
+        for extra in extras:
+            check_output(extra, inputs, overwrite=True)  # never an input; replaced along with its image
+        if check_output(target, inputs, getattr(args, "overwrite", False)):
+            kept.append((ins, target))
+    return kept
