@@ -2,8 +2,10 @@
 
 Parameters from the model config, tensors in and out (NumPy on the CPU flavour, DLPack on the
 GPU flavour), BLS calls to the network models, and the rule that a request never crashes the
-server: a :class:`SwintormerError` becomes an error response with its message, anything else an
-error response saying it is a bug, logged with its traceback.
+server: a :class:`SwintormerError` (a bad request) becomes an ``INVALID_ARG`` error response with
+its message, which clients see as HTTP 400 / gRPC INVALID_ARGUMENT; a :class:`ServerFault` (a
+composing model failed) and anything else (a bug, logged with its traceback) become ``INTERNAL``
+(HTTP 500), so clients and load balancers can tell a bad request from a broken server.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ import torch
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["bls_infer", "model_parameters", "respond", "tensor_in", "tensor_out"]
+__all__ = ["ServerFault", "bls_infer", "model_parameters", "respond", "tensor_in", "tensor_out"]
+
+
+class ServerFault(SwintormerError):
+    """A composing model failed while serving a valid request: the server's fault, not the client's."""
 
 
 def model_parameters(args: dict[str, Any]) -> dict[str, str]:
@@ -30,11 +36,15 @@ def respond(pb_utils, work: Callable[[], list]) -> Any:
     """Run ``work() -> [pb_utils.Tensor]`` and wrap it in an ``InferenceResponse`` (or an error one)."""
     try:
         return pb_utils.InferenceResponse(output_tensors=work())
+    except ServerFault as exc:
+        pb_utils.Logger.log_error(str(exc))
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INTERNAL))
     except SwintormerError as exc:
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
     except Exception as exc:  # a bug: report it to the client and the log, keep serving
         pb_utils.Logger.log_error(traceback.format_exc())
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"internal error ({type(exc).__name__}: {exc})"))
+        message = f"internal error ({type(exc).__name__}: {exc})"
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL))
 
 
 def tensor_in(pb_utils, request, name: str, device: str = "cpu") -> torch.Tensor | None:
@@ -69,7 +79,9 @@ def bls_infer(pb_utils, model: str, inputs: dict[str, torch.Tensor], output: str
     )
     response = request.exec()
     if response.has_error():
-        raise SwintormerError(f"{model}: {response.error().message()}")
+        error = response.error()
+        bad_input = error.code() == pb_utils.TritonError.INVALID_ARG
+        raise (SwintormerError if bad_input else ServerFault)(f"{model}: {error.message()}")
     t = pb_utils.get_output_tensor_by_name(response, output)
     if t.is_cpu():
         return torch.from_numpy(np.ascontiguousarray(t.as_numpy())).to(device)

@@ -103,14 +103,14 @@ def _step_configs(plan: RepositoryPlan) -> list[ModelConfig]:
     geometry = TensorConfig("GEOMETRY", "int64", (Geometry.SIZE,))
     restored = TensorConfig("RESTORED", "float32", (-1, r.outputs[0].shape[1], t, t))
     device = "cuda" if plan.flavour == "gpu" else "cpu"
-    common = {"device": device, "max_batch": str(r.max_batch)}
+    common = {"device": device, "max_batch": str(r.max_batch), "limits": plan.limits.to_json()}
     images = tuple(TensorConfig(f"IMAGE_{d}", t.name, (-1, -1, -1), optional=True) for d, t in IMAGE_DTYPES.items())
     outputs = tuple(TensorConfig(f"OUTPUT_{d}", t.name, (-1, -1, -1)) for d, t in IMAGE_DTYPES.items())
     configs = [
         ModelConfig("preprocess", images + (TensorConfig("LAYOUT", "bytes", (1,), optional=True),), (tiles, origins, geometry),
                     backend="python", parameters={"limits": plan.limits.to_json()}),
         ModelConfig("postprocess", (restored, geometry), outputs, backend="python",
-                    parameters={"blend": plan.limits.tiling.blend.value}),
+                    parameters={"limits": plan.limits.to_json()}),
     ]
     restore_inputs = (tiles,)
     if plan.has_prior:

@@ -9,7 +9,7 @@ import triton_python_backend_utils as pb_utils
 from swintormer.errors import SwintormerError
 from swintormer.serving.dtypes import IMAGE_DTYPES
 from swintormer.serving.glue import model_parameters, respond
-from swintormer.serving.steps import ServingLimits, preprocess
+from swintormer.serving.steps import ServingLimits, decode_layout, preprocess
 
 
 class TritonPythonModel:
@@ -25,7 +25,6 @@ class TritonPythonModel:
         if image is None:
             raise SwintormerError("no IMAGE input")
         layout_t = pb_utils.get_input_tensor_by_name(request, "LAYOUT")
-        layout = layout_t.as_numpy().reshape(-1)[0] if layout_t is not None else b"HWC"
-        layout = layout.decode() if isinstance(layout, bytes) else str(layout)
-        tiles, origins, geometry = preprocess(image, layout.upper(), self.limits)
+        layout = decode_layout(None if layout_t is None else layout_t.as_numpy())
+        tiles, origins, geometry = preprocess(image, layout, self.limits)
         return [pb_utils.Tensor("TILES", tiles), pb_utils.Tensor("ORIGINS", origins), pb_utils.Tensor("GEOMETRY", geometry)]

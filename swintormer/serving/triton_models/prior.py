@@ -14,6 +14,7 @@ from swintormer.diffusion.config import SchedulerConfig
 from swintormer.diffusion.prior import PriorSettings, sample_prior
 from swintormer.diffusion.schedulers import DDIMScheduler
 from swintormer.serving.glue import bls_infer, model_parameters, respond, tensor_in, tensor_out
+from swintormer.serving.steps import ServingLimits, check_origins, check_tiles
 
 
 class TritonPythonModel:
@@ -21,6 +22,7 @@ class TritonPythonModel:
         params = model_parameters(args)
         self.device = params.get("device", "cpu")
         self.max_batch = int(params["max_batch"])
+        self.limits = ServingLimits.from_json(params["limits"])
         self.settings = PriorSettings(**json.loads(params["prior"]))
         self.scheduler = DDIMScheduler(SchedulerConfig.from_dict(json.loads(params["scheduler"])), eta=self.settings.eta)
 
@@ -35,7 +37,7 @@ class TritonPythonModel:
 
     def _run(self, request):
         tiles = tensor_in(pb_utils, request, "TILES", self.device)
-        origins = [tuple(o) for o in tensor_in(pb_utils, request, "ORIGINS").tolist()]
+        origins = check_origins(tensor_in(pb_utils, request, "ORIGINS").numpy(), check_tiles(tiles, self.limits), self.limits)
         priors = []
         for start in range(0, tiles.shape[0], self.max_batch):
             chunk = slice(start, start + self.max_batch)
