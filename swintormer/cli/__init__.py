@@ -16,7 +16,7 @@ from swintormer.errors import SwintormerError
 
 __all__ = ["main", "run_guarded"]
 
-_COMMANDS = ("demo", "deblur", "export", "serve", "client", "eval", "train", "synth", "profile", "inspect", "convert", "models")
+_COMMANDS = ("demo", "deblur", "export", "serve", "health", "client", "eval", "train", "synth", "profile", "inspect", "convert", "models")
 
 
 class _Formatter(logging.Formatter):
@@ -81,12 +81,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def run_guarded(func, args: argparse.Namespace) -> int:
-    """Run a command: a :class:`SwintormerError` is one ``error:`` line and status 2, never a traceback."""
+    """Run a command: a :class:`SwintormerError` is one ``error:`` line and its exit status (2 for a
+    usage or input error, 1 for a server that fails), never a traceback."""
     try:
         return int(func(args) or 0)
     except SwintormerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,14 +1,29 @@
-"""``swintormer serve``: run the bundled Triton server on a generated model repository."""
+"""``swintormer serve``: run the bundled Triton server on a generated repository, and keep it healthy."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+EPILOG = """examples:
+  swintormer serve --repository model_repository
+  SWINTORMER_ADMIN_KEY=... swintormer serve --address 0.0.0.0 --http-port 8010
+
+While it runs, a deep health check (a tiny real inference through each ensemble, every
+--check-interval seconds and right after any failed request) watches the server. A broken model
+is unloaded, so the server's own /v2/health/ready turns false and load balancers stop sending
+traffic, then loaded again; if that fails tritonserver is restarted. `swintormer health --url
+ADDRESS` runs the same check once (exit 0/1), for exec probes.
+
+The shared-memory, model-repository, logging, trace and statistics APIs need the header
+`admin-key: KEY`; the key is --admin-key, else $SWINTORMER_ADMIN_KEY, else generated and printed.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,25 +31,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve a generated model repository with the bundled Triton server",
         description="Start the tritonserver bundled in nvidia-pytriton (python backend, CPU) on a repository written by "
-        "`python export/build_engines.py`, wait until it is ready, and stop it cleanly on Ctrl-C or SIGTERM. "
-        "For GPU deployment of a --flavour gpu repository use the NGC container (see the README).",
+        "`python export/build_engines.py`, wait until it is ready, supervise it, and stop it cleanly on Ctrl-C or "
+        "SIGTERM. For GPU deployment of a --flavour gpu repository use the NGC container (see the README).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--repository", default="model_repository", help="model repository (default model_repository/)")
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
     p.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000)")
     p.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
     p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    p.add_argument("--admin-key", default=os.environ.get("SWINTORMER_ADMIN_KEY"),
+                   help="key of the restricted APIs (default $SWINTORMER_ADMIN_KEY, else a generated one)")
+    p.add_argument("--check-interval", type=float, default=5.0, help="seconds between deep health checks (default 5; 0 = off)")
     p.add_argument("--log-verbose", type=int, default=0, help="tritonserver verbose log level (default 0)")
     p.add_argument("--log-file", default=None, help="where the server log goes (default: under the cache folder)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from swintormer.errors import SwintormerError
     from swintormer.serving.server import ServerOptions, TritonServer
+    from swintormer.serving.supervisor import Supervisor
 
+    if args.check_interval < 0:
+        raise SwintormerError("--check-interval must be >= 0 seconds")
     options = ServerOptions(
         Path(args.repository), args.address, args.http_port, args.grpc_port, args.metrics_port, args.log_verbose,
-        Path(args.log_file) if args.log_file else None,
+        Path(args.log_file) if args.log_file else None, args.admin_key,
     )
     server = TritonServer(options)
     stop = threading.Event()
@@ -42,13 +65,28 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     log.info("starting tritonserver on %s (log: %s)", args.repository, server.log_path)
     server.start()
-    log.info("ready: HTTP %s, gRPC %s, metrics http://%s:%d/metrics", server.http_url, server.grpc_url, args.address, args.metrics_port)
-    log.info("press Ctrl-C to stop")
+    if not args.admin_key:
+        log.info("admin key (restricted APIs: shared memory, model control, logs): %s  "
+                 "(set SWINTORMER_ADMIN_KEY to choose it)", server.admin_key)
+    log.info("ready: HTTP %s, gRPC %s, metrics %s", server.http_url, server.grpc_url, server.metrics_url)
+    supervisor = Supervisor(server, args.check_interval) if args.check_interval else None
+    if supervisor:
+        supervisor.start()
+        log.info("deep health check every %g s; press Ctrl-C to stop", args.check_interval)
+    code = 0
     while not stop.wait(1.0):
-        if not server.alive():
+        if supervisor is not None and supervisor.gave_up.is_set():
+            log.error("the server could not be recovered; stopping")
+            code = 1
+            break
+        if supervisor is None and not server.alive():
             log.error("tritonserver exited unexpectedly:\n%s", server.log_tail())
-            return 1
+            code = 1
+            break
+    if supervisor is not None:
+        supervisor.stop()
+        supervisor.join(timeout=60)
     log.info("stopping tritonserver")
-    code = server.stop()
-    log.info("stopped (exit status %s)", code)
-    return 0
+    status = server.stop()
+    log.info("stopped (exit status %s)", status)
+    return code

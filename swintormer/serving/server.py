@@ -2,36 +2,62 @@
 
 The bundled server has only the python backend and runs on a CPU-only machine, given the
 shared libraries shipped beside it (``nvidia_pytriton.libs``) and the python backend stub built
-for the running Python copied into a backend folder (docs/architecture.md, "Reference facts"). The stub finds this
-environment's packages because this environment's ``bin`` goes first on ``PATH``.
+for the running Python copied into a backend folder (docs/architecture.md, "Reference facts").
+The stub finds this environment's packages because this environment's ``bin`` goes first on
+``PATH``.
+
+How it is run, for a deployment that has to survive faults and hostile clients:
+
+- its ports are checked before it starts, and readiness is accepted only from the process with
+  this launcher's ``--id`` (another server on the port is not mistaken for ours);
+- models are loaded explicitly (``--model-control-mode=explicit``), so a model whose python stub
+  died can be unloaded (the server then reports not ready, with ``--strict-readiness``) and
+  loaded again (:mod:`swintormer.serving.supervisor`);
+- the shared-memory, model-repository, logging, trace and statistics APIs are restricted to
+  requests carrying the ``admin-key`` header (HTTP and gRPC) with the operator's key;
+- the python backend's shared-memory regions carry a prefix naming this process, and are removed
+  when the server exits, whether it stopped or crashed; regions left by a launcher that was
+  killed are removed the next time one starts.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["ServerOptions", "TritonServer", "free_port"]
+__all__ = ["ADMIN_APIS", "ServerOptions", "TritonServer", "check_ports", "free_port"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds Triton waits for in-flight requests on shutdown before unloading anyway.
 EXIT_TIMEOUT = 10
+#: The APIs only the operator may call (HTTP names; gRPC's are the same).
+ADMIN_APIS = ("shared-memory", "model-repository", "logging", "trace", "statistics")
+SHM_DIR = Path("/dev/shm")
+_SHM_PREFIX = re.compile(r"^swintormer_py(\d+)_")
 
 
 @dataclass(frozen=True)
 class ServerOptions:
+    """Where the server listens and how. ``admin_key`` None: one is generated (``TritonServer.admin_key``)."""
+
     repository: Path
     address: str = "127.0.0.1"
     http_port: int = 8000
@@ -39,6 +65,7 @@ class ServerOptions:
     metrics_port: int = 8002
     log_verbose: int = 0
     log_file: Path | None = None
+    admin_key: str | None = None
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -46,6 +73,22 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((address, 0))
         return s.getsockname()[1]
+
+
+def check_ports(options: ServerOptions) -> None:
+    """Raise one clear error naming the option if any of the server's ports is taken."""
+    for option, port in (("--http-port", options.http_port), ("--grpc-port", options.grpc_port), ("--metrics-port", options.metrics_port)):
+        with socket.socket() as s:
+            # SO_REUSEADDR as the server itself binds: connections of a server that just died (in
+            # TIME_WAIT) do not count, a process listening on the port does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((options.address, port))
+                s.listen(1)
+            except OSError as exc:
+                what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+                raise SwintormerError(f"port {port} ({option}) on {options.address} {what}; stop what holds it or choose "
+                                      f"another with {option}") from None
 
 
 def _pytriton_dirs() -> tuple[Path, Path]:
@@ -79,15 +122,55 @@ def _backend_dir(server: Path) -> Path:
     return target.parent
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_regions() -> list[str]:
+    """Remove the python-backend shared-memory regions of launchers that are no longer running."""
+    removed = []
+    for entry in SHM_DIR.glob("swintormer_py*"):
+        m = _SHM_PREFIX.match(entry.name)
+        if m and not _pid_alive(int(m.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the launcher dies, so a killed launcher leaves no server behind.
+
+    (Linux ties this to the thread that started the child: servers are started from the thread
+    that lives as long as the launcher, or from the supervisor's, which lives as long as they do.)
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    os.setsid()
+
+
 class TritonServer:
-    """A running ``tritonserver``; use as a context manager, or ``start()``/``stop()``."""
+    """A running ``tritonserver``; use as a context manager, or ``start()``/``stop()``/``restart()``."""
 
     def __init__(self, options: ServerOptions) -> None:
-        self.options = options
-        self.process: subprocess.Popen | None = None
         from swintormer.export.cache import cache_root
 
+        self.options = options
+        self.process: subprocess.Popen | None = None
+        self.admin_key = options.admin_key or secrets.token_urlsafe(18)
+        self.server_id = f"swintormer-{uuid.uuid4().hex[:12]}"
+        self.shm_prefix = f"swintormer_py{os.getpid()}_{uuid.uuid4().hex[:8]}_"
         self.log_path = options.log_file or cache_root() / "logs" / f"tritonserver-{options.http_port}.log"
+        self._log = None
 
     @property
     def http_url(self) -> str:
@@ -97,15 +180,23 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"{self.options.address}:{self.options.grpc_port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.options.address}:{self.options.metrics_port}/metrics"
+
     def command(self) -> tuple[list[str], dict[str, str]]:
         server, libs = _pytriton_dirs()
         o = self.options
+        restricted = ",".join(ADMIN_APIS) + f":admin-key={self.admin_key}"
         cmd = [
             str(server / "bin" / "tritonserver"), f"--model-repository={Path(o.repository).resolve()}",
             f"--backend-directory={_backend_dir(server)}", f"--http-address={o.address}", f"--http-port={o.http_port}",
             f"--grpc-address={o.address}", f"--grpc-port={o.grpc_port}", f"--metrics-address={o.address}",
             f"--metrics-port={o.metrics_port}", f"--log-verbose={o.log_verbose}", "--strict-readiness=true",
-            "--exit-on-error=true", f"--exit-timeout-secs={EXIT_TIMEOUT}",
+            "--exit-on-error=true", f"--exit-timeout-secs={EXIT_TIMEOUT}", f"--id={self.server_id}",
+            "--model-control-mode=explicit", "--load-model=*",
+            f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
         ]
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH", "")]))
@@ -116,27 +207,88 @@ class TritonServer:
         repo = Path(self.options.repository)
         if not (repo / "deblur_uint8" / "config.pbtxt").is_file():
             raise SwintormerError(f"{repo} is not a generated model repository; run: python export/build_engines.py --out {repo}")
+        check_ports(self.options)
+        stale = remove_stale_regions()
+        if stale:
+            log.info("removed %d shared-memory regions left by servers that are gone", len(stale))
         cmd, env = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self._wait_ready(timeout)
         return self
+
+    def _get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError:
+            return 0, b""
+
+    def is_ours(self) -> bool:
+        """Whether the server answering on our HTTP port is the one this launcher started."""
+        status, body = self._get("/v2")
+        try:
+            return status == 200 and json.loads(body).get("name") == self.server_id
+        except ValueError:
+            return False
+
+    def ready(self) -> bool:
+        """Triton's own readiness (what load balancers and Kubernetes probes read)."""
+        return self._get("/v2/health/ready")[0] == 200
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._cleanup()
                 raise SwintormerError(f"tritonserver exited with status {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
+            if self.ready() and self.is_ours():
+                return
             time.sleep(0.5)
         self.stop()
         raise SwintormerError(f"tritonserver was not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def model_control(self, action: str, model: str, timeout: float = 120.0) -> None:
+        """``load`` or ``unload`` one model through the (restricted) model-repository API."""
+        request = urllib.request.Request(
+            f"http://{self.http_url}/v2/repository/models/{model}/{action}", data=b"{}", method="POST",
+            headers={"admin-key": self.admin_key, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                return
+        except urllib.error.HTTPError as exc:
+            raise SwintormerError(f"{action} of {model} failed: {exc.read().decode(errors='replace')[:300]}") from None
+        except OSError as exc:
+            raise SwintormerError(f"{action} of {model} failed: {exc}") from None
+
+    def python_models(self) -> list[str]:
+        """The repository's python-backend models (the ones with a stub process each)."""
+        repo = Path(self.options.repository)
+        return sorted(p.parent.name for p in repo.glob("*/config.pbtxt") if 'backend: "python"' in p.read_text())
+
+    def stub_instances(self) -> set[str]:
+        """Instance names (``preprocess_0_0``) of this server's python stubs that are alive."""
+        if self.process is None:
+            return set()
+        alive = set()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if fields[0] == "Z" or int(fields[1]) != self.process.pid or not args or b"triton_python_backend_stub" not in args[0]:
+                continue
+            if len(args) > 8:
+                alive.add(args[8].decode(errors="replace"))
+        return alive
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -144,18 +296,52 @@ class TritonServer:
         except OSError:
             return "(no log)"
 
+    def _cleanup(self) -> None:
+        """Remove this server's shared-memory regions (Triton leaves them, even on a clean exit)."""
+        for entry in SHM_DIR.glob(f"{self.shm_prefix}*"):
+            entry.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def stop(self, grace: float = EXIT_TIMEOUT + 10) -> int | None:
-        """SIGINT (Triton's graceful shutdown), then SIGKILL after ``grace`` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self._log.close()
+        """SIGINT (Triton's graceful shutdown), then SIGKILL after ``grace`` seconds; regions removed."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._kill_stubs()
+        self._cleanup()
         return self.process.returncode
+
+    def _kill_stubs(self) -> None:
+        """Stubs of a server that died are orphans; they go with it."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def restart(self, timeout: float = 180.0) -> "TritonServer":
+        """Kill the server (a broken one need not shut down gracefully) and start it again on the same ports."""
+        if self.process is not None:
+            self._kill_stubs()
+            self.process.wait()
+        self._cleanup()
+        deadline = time.monotonic() + 15
+        while True:  # the dying processes may hold the ports for a moment
+            try:
+                check_ports(self.options)
+                break
+            except SwintormerError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        return self.start(timeout)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
