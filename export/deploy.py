@@ -51,12 +51,16 @@ class DeploymentOptions:
     engines: bool | None = None
     force: bool = False
     instances: int = 1
+    #: instances of the server's pipeline model: requests deblurred at once, their tiles batched together
+    pipelines: int = 2
 
     def __post_init__(self) -> None:
         if self.flavour not in ("cpu", "gpu"):
             raise SwintormerError(f"flavour must be cpu or gpu, got {self.flavour!r}")
         if self.max_pixels < 1:
             raise SwintormerError(f"--max-pixels must be >= 1, got {self.max_pixels}")
+        if self.instances < 1 or self.pipelines < 1:
+            raise SwintormerError(f"--instances and --pipelines must be >= 1, got {self.instances} and {self.pipelines}")
         object.__setattr__(self, "precision", Precision(self.precision))
 
     @property
@@ -135,6 +139,7 @@ def build_deployment(model: DeblurModel, out: str | Path | None, options: Deploy
             limits=ServingLimits(model.in_channels, options.max_pixels, options.tiling),
             prior=(options.prior or model.prior) if model.has_prior else None,
             scheduler=model.scheduler if model.has_prior else None, model_name=model.name, instances=options.instances,
+            pipelines=options.pipelines,
         )
         deployment.models = write_repository(out, plan)
         deployment.repository = out

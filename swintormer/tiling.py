@@ -33,11 +33,10 @@ __all__ = [
     "blend_weights",
     "check_tile",
     "extract_tiles",
+    "gray_tile_fn",
     "gray_tiles",
-    "merge_tiles",
     "pad_to_plan",
     "plan_tiles",
-    "split_image",
     "tile_starts",
     "tiled_apply",
 ]
@@ -159,6 +158,10 @@ def blend_weights(plan: TilePlan, blend: Blend | str) -> torch.Tensor:
     return torch.clamp(torch.minimum(dy, dx) / ramp, max=1.0)
 
 
+#: columns converted at once when a band's rows are finished
+FLUSH_COLUMNS = 512
+
+
 def _batches(origins: list[tuple[int, int]], batch: int) -> Iterator[list[tuple[int, int]]]:
     for i in range(0, len(origins), batch):
         yield origins[i : i + batch]
@@ -184,16 +187,23 @@ class TileMerger:
         self.count = torch.zeros(plan.tile_h, plan.width, dtype=torch.float64)
 
     def _flush(self, rows: int) -> None:
-        """Write the band's first ``rows`` rows (clipped to the output) and shift the band up."""
+        """Write the band's first ``rows`` rows (clipped to the output) and shift the band up.
+
+        Finished rows are converted a slab of columns at a time and the band is shifted in place,
+        so a flush costs a few MB whatever the image's width (the server's memory per request).
+        """
         keep = min(rows, self.out.shape[0] - self.top)
-        if keep > 0:
-            done = (self.sum[:, :keep] / self.count[:keep]).to(torch.float32)
-            finished = done[:, :, : self.out.shape[1]].permute(1, 2, 0).numpy()
-            self.out[self.top : self.top + keep] = float_to_dtype(finished, self.out.dtype)
-        self.sum = torch.roll(self.sum, -rows, dims=1)
-        self.count = torch.roll(self.count, -rows, dims=0)
-        self.sum[:, -rows:] = 0
-        self.count[-rows:] = 0
+        width = self.out.shape[1]
+        for x in range(0, width if keep > 0 else 0, FLUSH_COLUMNS):
+            x1 = min(width, x + FLUSH_COLUMNS)
+            done = (self.sum[:, :keep, x:x1] / self.count[:keep, x:x1]).to(torch.float32)
+            self.out[self.top : self.top + keep, x:x1] = float_to_dtype(done.permute(1, 2, 0).numpy(), self.out.dtype)
+        rest = self.plan.tile_h - rows
+        if rest > 0:
+            self.sum[:, :rest] = self.sum[:, rows:].clone()
+            self.count[:rest] = self.count[rows:].clone()
+        self.sum[:, max(rest, 0):] = 0
+        self.count[max(rest, 0):] = 0
         self.top += rows
 
     def add(self, results: torch.Tensor, origins: Sequence[tuple[int, int]]) -> None:
@@ -272,22 +282,6 @@ def gray_tiles(tiles: torch.Tensor) -> torch.Tensor:
     return tiles.float().mean(dim=1, keepdim=True)
 
 
-def split_image(image: np.ndarray, tile: int = DEFAULT_TILE, stride: int = DEFAULT_STRIDE) -> tuple[TilePlan, torch.Tensor, list[tuple[int, int]]]:
-    """All tiles of ``image`` at once (for the server's preprocess step): ``(plan, [N, C, t, t], origins)``."""
-    _check_image(image)
-    plan = plan_tiles(image.shape[0], image.shape[1], tile, stride)
-    origins = plan.origins
-    return plan, extract_tiles(pad_to_plan(image, plan), plan, origins), origins
-
-
-def merge_tiles(
-    results: torch.Tensor,
-    plan: TilePlan,
-    size: tuple[int, int],
-    blend: Blend | str = Blend.UNIFORM,
-    out_dtype: np.dtype | type = np.float32,
-) -> np.ndarray:
-    """Merge ``[N, C, t, t]`` outputs of every tile of ``plan`` into an ``[H, W, C]`` image of ``size``."""
-    merger = TileMerger(plan, np.empty((*size, results.shape[1]), dtype=out_dtype), blend)
-    merger.add(results, plan.origins)
-    return merger.finish()
+def gray_tile_fn(fn: TileFn) -> TileFn:
+    """``fn`` with its output reduced to one channel (:func:`gray_tiles`), for grayscale images."""
+    return lambda tiles, origins: gray_tiles(fn(tiles, origins))

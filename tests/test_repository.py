@@ -52,8 +52,13 @@ def test_configs_parse_and_match_the_specs(tmp_path, flavour, variant):
                 dims = list(e.reshape.shape) if e.HasField("reshape") else list(e.dims)
                 assert dims == [d for d in t.shape[1:]], (component, t.name)
     ens = parse_config(tmp_path / "repo" / "deblur_uint8" / "config.pbtxt")
-    steps = [s.model_name for s in ens.ensemble_scheduling.step]
-    assert steps == (["preprocess", "prior", "restore", "postprocess"] if plan.has_prior else ["preprocess", "restore", "postprocess"])
+    assert [s.model_name for s in ens.ensemble_scheduling.step] == ["pipeline"]
+    pipeline = parse_config(tmp_path / "repo" / "pipeline" / "config.pbtxt")
+    assert pipeline.instance_group[0].count == plan.pipelines and ("prior" in pipeline.parameters) == plan.has_prior
+    for component, spec in plan.specs.items():  # every network warms up at its largest and smallest batch
+        cfg = parse_config(tmp_path / "repo" / component / "config.pbtxt")
+        assert sorted(w.batch_size for w in cfg.model_warmup) == list(range(1, spec.max_batch + 1))
+        assert set(cfg.model_warmup[0].inputs) == {t.name for t in spec.inputs}
     assert json.loads((tmp_path / "repo" / MANIFEST).read_text())["flavour"] == flavour
 
 
@@ -61,9 +66,9 @@ def test_rebuild_removes_stale_models_and_keeps_other_files(tmp_path):
     repo = tmp_path / "repo"
     write_repository(repo, _plan(tmp_path, "cpu", "swintormer-tiny-prior"))
     (repo / "README.md").write_text("mine")
-    assert (repo / "prior").is_dir()
+    assert (repo / "encoder").is_dir() and (repo / "denoiser").is_dir()
     write_repository(repo, _plan(tmp_path, "cpu", "swintormer-tiny"))
-    assert not (repo / "prior").exists() and not (repo / "denoiser").exists()
+    assert not (repo / "encoder").exists() and not (repo / "denoiser").exists()
     assert (repo / "README.md").read_text() == "mine"
 
 
@@ -73,7 +78,7 @@ def test_gpu_and_cpu_flavours_differ_only_where_they_should(tmp_path):
     assert cpu.keys() == gpu.keys()
     for name in cpu:
         assert cpu[name].inputs == gpu[name].inputs and cpu[name].outputs == gpu[name].outputs
-    assert gpu["prior"].parameters["device"] == "cuda" and cpu["prior"].parameters["device"] == "cpu"
+    assert gpu["pipeline"].parameters["device"] == "cuda" and cpu["pipeline"].parameters["device"] == "cpu"
 
 
 def test_the_served_tile_must_be_the_graphs_tile(tmp_path):
@@ -87,3 +92,11 @@ def test_the_served_tile_must_be_the_graphs_tile(tmp_path):
     RepositoryPlan("cpu", dynamic, artifacts, ServingLimits(3, tiling=TilingConfig(512, 440)))  # in range
     with pytest.raises(SwintormerError, match="outside the restorer graph's range 256..1024"):
         RepositoryPlan("cpu", dynamic, artifacts, ServingLimits(3, tiling=TilingConfig(2048, 2000)))
+
+
+def test_warmup_batches_cover_every_size_the_pipeline_sends():
+    from swintormer.serving.repository import warmup_batches
+
+    assert warmup_batches(8) == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert warmup_batches(1) == [1]
+    assert warmup_batches(48) == [48, 32, 16, 8, 4, 2, 1]

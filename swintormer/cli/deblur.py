@@ -45,13 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _gray(fn):
-    """The tile function with its output reduced to one channel (for grayscale inputs)."""
-    from swintormer.tiling import gray_tiles
-
-    return lambda tiles, origins: gray_tiles(fn(tiles, origins))
-
-
 def _compare_path(out: Path) -> Path:
     return out.with_name(out.stem + "_compare.png")
 
@@ -59,7 +52,7 @@ def _compare_path(out: Path) -> Path:
 def _deblur_one(inputs: list[Path], out_path: Path, args: argparse.Namespace, model, tile_fn, tiling, where: str) -> int:
     """Deblur one image (or dual-pixel pair) and write it; returns the pixel count."""
     from swintormer.imageio import dual_pixel_stack, read_image, write_image
-    from swintormer.tiling import tiled_apply
+    from swintormer.tiling import gray_tile_fn, tiled_apply
     from swintormer.visualize import side_by_side
 
     images = [read_image(p) for p in inputs]
@@ -71,7 +64,7 @@ def _deblur_one(inputs: list[Path], out_path: Path, args: argparse.Namespace, mo
     depth = images[0].bit_depth if args.bit_depth == "same" else int(args.bit_depth)
     gray = all(im.mode == "gray" for im in images)
     start = time.perf_counter()
-    restored = tiled_apply(_gray(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling, out_dtype=_DTYPES.get(depth, np.uint16))
+    restored = tiled_apply(gray_tile_fn(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling, out_dtype=_DTYPES.get(depth, np.uint16))
     elapsed = time.perf_counter() - start
     write_image(out_path, restored)
     h, w = restored.shape[:2]

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"largest image the server accepts, in pixels (default {ServingLimits.max_pixels:,})")
     g.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu", help="cpu: ONNX Runtime inside python models; gpu: tensorrt_plan models (default cpu)")
     g.add_argument("--instances", type=int, default=1, help="instances of each network model in the server (default 1)")
+    g.add_argument("--pipelines", type=int, default=2,
+                   help="instances of the pipeline model: requests the server deblurs at once, their tiles batched "
+                   "together; each holds its image, one batch of tiles and one band (default 2)")
     g.add_argument("--out", default="model_repository", help="Triton model repository to write (default model_repository/)")
     g.add_argument("--force", action="store_true", help="re-export and rebuild even when cached")
     add_threads_option(g)
@@ -58,13 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from swintormer.errors import SwintormerError
     from swintormer.export.deploy import DeploymentOptions, build_deployment
 
     start = time.perf_counter()
     apply_threads(args)
-    if args.instances < 1:
-        raise SwintormerError(f"--instances must be >= 1, got {args.instances}")
     tiling = tiling_config(args)
     model = load_model(args)
     settings = model.settings(args.prior_steps, args.seed)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
              f", prior {settings.steps} DDIM steps" if model.has_prior else "")
     options = DeploymentOptions(
         tiling=tiling, precision=args.precision, flavour=args.flavour, dynamic_hw=args.dynamic_hw,
-        max_pixels=args.max_pixels, prior=settings, force=args.force, instances=args.instances,
+        max_pixels=args.max_pixels, prior=settings, force=args.force, instances=args.instances, pipelines=args.pipelines,
     )
     build_deployment(model, Path(args.out), options)
     log.info("done in %.1f s; serve it with: swintormer serve --repository %s", time.perf_counter() - start, args.out)

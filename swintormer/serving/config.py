@@ -12,7 +12,7 @@ from pathlib import Path
 
 from swintormer.serving.dtypes import config_type
 
-__all__ = ["EnsembleStep", "ModelConfig", "TensorConfig", "parse_config"]
+__all__ = ["EnsembleStep", "ModelConfig", "TensorConfig", "Warmup", "parse_config"]
 
 
 def _pb():
@@ -40,6 +40,16 @@ class EnsembleStep:
 
 
 @dataclass(frozen=True)
+class Warmup:
+    """One ``model_warmup`` sample: the model runs it when it loads, so the first request finds its
+    sessions, arenas and kernels ready. ``inputs`` maps each input to its ``(dtype, dims)``."""
+
+    name: str
+    batch_size: int
+    inputs: dict[str, tuple[str, tuple[int, ...]]]
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     inputs: tuple[TensorConfig, ...]
@@ -53,6 +63,7 @@ class ModelConfig:
     max_queue_delay_us: int = 2000
     parameters: dict[str, str] = field(default_factory=dict)
     steps: tuple[EnsembleStep, ...] = ()
+    warmup: tuple[Warmup, ...] = ()
 
     def to_proto(self):
         pb = _pb()
@@ -77,6 +88,12 @@ class ModelConfig:
             cfg.dynamic_batching.max_queue_delay_microseconds = self.max_queue_delay_us
         for key, value in self.parameters.items():
             cfg.parameters[key].string_value = str(value)
+        for w in self.warmup:
+            sample = cfg.model_warmup.add(name=w.name, batch_size=w.batch_size)
+            for name, (dtype, dims) in w.inputs.items():
+                sample.inputs[name].data_type = pb.DataType.Value(config_type(dtype))
+                sample.inputs[name].dims.extend(dims)
+                sample.inputs[name].random_data = True
         for step in self.steps:
             s = cfg.ensemble_scheduling.step.add(model_name=step.model, model_version=-1)
             s.input_map.update(step.inputs)

@@ -12,7 +12,7 @@ import numpy as np
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["DTYPES", "IMAGE_DTYPES", "DType", "config_type", "image_dtype_name"]
+__all__ = ["DTYPES", "IMAGE_DTYPES", "DType", "config_type", "ensemble_name", "image_dtype_name"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,8 @@ def image_dtype_name(dtype: np.dtype) -> str:
         if np.dtype(dtype) == np_dtype:
             return name
     raise SwintormerError(f"images must be uint8, uint16 or float32, got {np.dtype(dtype)}")
+
+
+def ensemble_name(dtype_name: str) -> str:
+    """``"UINT8" -> "deblur_uint8"``: the model a client calls for images of that dtype."""
+    return f"deblur_{dtype_name.lower()}"

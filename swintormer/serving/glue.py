@@ -19,7 +19,7 @@ import torch
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["ServerFault", "bls_infer", "model_parameters", "respond", "tensor_in", "tensor_out"]
+__all__ = ["ServerFault", "bls_infer", "model_parameters", "respond", "tensor_out"]
 
 
 class ServerFault(SwintormerError):
@@ -45,16 +45,6 @@ def respond(pb_utils, work: Callable[[], list]) -> Any:
         pb_utils.Logger.log_error(traceback.format_exc())
         message = f"internal error ({type(exc).__name__}: {exc})"
         return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL))
-
-
-def tensor_in(pb_utils, request, name: str, device: str = "cpu") -> torch.Tensor | None:
-    """An input as a torch tensor on ``device`` (None when an optional input is absent)."""
-    t = pb_utils.get_input_tensor_by_name(request, name)
-    if t is None:
-        return None
-    if t.is_cpu():
-        return torch.from_numpy(np.ascontiguousarray(t.as_numpy())).to(device)
-    return torch.utils.dlpack.from_dlpack(t.to_dlpack()).to(device)
 
 
 def tensor_out(pb_utils, name: str, x: torch.Tensor | np.ndarray):

@@ -18,10 +18,9 @@ import numpy as np
 from swintormer.errors import SwintormerError
 from swintormer.imageio import MIN_IMAGE_SIDE
 from swintormer.serving.client import DeblurClient, RetryPolicy
-from swintormer.serving.dtypes import IMAGE_DTYPES
-from swintormer.serving.repository import ensemble_name
+from swintormer.serving.dtypes import IMAGE_DTYPES, ensemble_name
 
-__all__ = ["HealthReport", "deep_check", "probe_image", "served_channels"]
+__all__ = ["HealthReport", "deep_check", "probe_image", "served_channels", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,46 @@ class HealthReport:
     seconds: float
 
 
+def _pipeline_config(client: DeblurClient) -> dict:
+    config = client.client.get_model_config("pipeline")
+    return config if isinstance(config, dict) else json.loads(_grpc_json(config))
+
+
+def _served_limits(client: DeblurClient) -> dict:
+    return json.loads(_pipeline_config(client).get("parameters", {})["limits"]["string_value"])
+
+
 def served_channels(client: DeblurClient) -> int:
-    """The channel count the repository's images have (from the ``preprocess`` model's limits)."""
-    config = client.client.get_model_config("preprocess")
-    config = config if isinstance(config, dict) else json.loads(_grpc_json(config))
-    params = config.get("parameters", {})
-    return int(json.loads(params["limits"]["string_value"])["channels"])
+    """The channel count the repository's images have (from the ``pipeline`` model's limits)."""
+    return int(_served_limits(client)["channels"])
+
+
+def warm_up(url: str, timeout: float = 120.0) -> float:
+    """Send one real request per ``pipeline`` instance at once, each a random image of a full batch
+    of tiles plus a remainder, so every instance's first calls into the networks happen before
+    the first client's; returns the seconds it took. Failures are the caller's to report.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter()
+    with DeblurClient(url, timeout=timeout, retry=RetryPolicy(attempts=1)) as client:
+        limits, config = _served_limits(client), _pipeline_config(client)
+    groups = config.get("instance_group", [{}])
+    instances = sum(int(g.get("count", 1)) for g in groups) or 1
+    tiling = limits["tiling"]
+    tile, stride, batch = int(tiling["tile"]) or 256, int(tiling["stride"]) or 256, int(tiling["batch"])
+    shape = (tile, tile + batch * stride, int(limits["channels"]))  # one row of batch + 1 tiles: a full batch and a remainder
+    while shape[0] * shape[1] > int(limits["max_pixels"]) and shape[1] > tile:
+        shape = (shape[0], shape[1] - stride, shape[2])
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+    def one(_) -> None:
+        with DeblurClient(url, timeout=timeout, retry=RetryPolicy(attempts=1)) as client:
+            client.deblur(image)
+
+    with ThreadPoolExecutor(instances) as pool:
+        list(pool.map(one, range(instances)))
+    return time.perf_counter() - start
 
 
 def _grpc_json(config) -> str:

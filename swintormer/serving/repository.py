@@ -1,12 +1,14 @@
-"""Generate the Triton model repository: the ensembles, their steps and the network models.
+"""Generate the Triton model repository: the ensembles, the pipeline and the network models.
 
 One ensemble per accepted image dtype (``deblur_uint8``, ``deblur_uint16``, ``deblur_fp32``),
-each ``preprocess -> [prior] -> restore -> postprocess``. ``prior`` and ``restore`` are BLS loops
-over the network models ``encoder``/``denoiser``/``restorer``, which batch dynamically across
-requests. Flavour ``cpu``: the networks are python-backend models running ONNX Runtime (what the
-bundled server runs); ``gpu``: ``tensorrt_plan`` models on ``KIND_GPU`` with the engines'
-profiles, the python steps exchanging GPU tensors by DLPack. Every tensor name and shape comes
-from the export specs.
+each a single call of ``pipeline``: a python (BLS) model that validates the image and streams its
+tiles, one batch at a time, through the network models ``encoder``/``denoiser`` (the prior) and
+``restorer`` into a band merged in place (:func:`swintormer.serving.steps.restore_image`). The
+networks batch the tiles of concurrent requests dynamically and warm up when they load
+(``model_warmup``). Flavour ``cpu``: the networks are python-backend models running ONNX
+Runtime (what the bundled server runs); ``gpu``: ``tensorrt_plan`` models on ``KIND_GPU`` with
+the engines' profiles, the pipeline exchanging GPU tensors by DLPack. Every tensor name and shape
+comes from the export specs.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from swintormer.diffusion.config import SchedulerConfig
 from swintormer.diffusion.prior import PriorSettings
 from swintormer.errors import SwintormerError
 from swintormer.export.specs import BATCH, ExportSpec
-from swintormer.serving.config import EnsembleStep, ModelConfig, TensorConfig
-from swintormer.serving.dtypes import IMAGE_DTYPES
-from swintormer.serving.steps import Geometry, ServingLimits
+from swintormer.serving.config import EnsembleStep, ModelConfig, TensorConfig, Warmup
+from swintormer.serving.dtypes import IMAGE_DTYPES, ensemble_name
+from swintormer.serving.steps import ServingLimits
 from swintormer.tiling import TilingConfig, check_tile
 
 __all__ = ["MANIFEST", "RepositoryPlan", "check_served_tiling", "ensemble_name", "model_configs", "write_repository"]
@@ -46,11 +48,6 @@ def check_served_tiling(restorer: ExportSpec, tiling: TilingConfig) -> None:
     check_tile(tile, lo)
 
 
-def ensemble_name(dtype_name: str) -> str:
-    """``"UINT8" -> "deblur_uint8"``: the model a client calls for images of that dtype."""
-    return f"deblur_{dtype_name.lower()}"
-
-
 @dataclass(frozen=True)
 class RepositoryPlan:
     """What to write: specs and artifacts (``.onnx`` for cpu, ``.plan`` for gpu) per network."""
@@ -63,6 +60,8 @@ class RepositoryPlan:
     scheduler: SchedulerConfig | None = None
     model_name: str = ""
     instances: int = 1
+    #: instances of the pipeline model: requests deblurred at once (their tiles batch together)
+    pipelines: int = 2
 
     def __post_init__(self) -> None:
         if self.flavour not in ("cpu", "gpu"):
@@ -84,71 +83,67 @@ def _batched(t) -> TensorConfig:
     return TensorConfig(t.name, t.dtype, dims or (1,), reshape=() if not dims else None)
 
 
+def warmup_batches(max_batch: int) -> list[int]:
+    """Batch sizes a model is warmed at: every one the pipeline can send (a full batch and any
+    remainder), largest first; above 16 the powers of two and the largest."""
+    if max_batch <= 16:
+        return list(range(max_batch, 0, -1))
+    return sorted({max_batch, *(2**i for i in range(max_batch.bit_length()) if 2**i <= max_batch)}, reverse=True)
+
+
+def _warmup(spec: ExportSpec) -> tuple[Warmup, ...]:
+    """Random inputs at every batch size the pipeline sends, so no shape is new to the first request
+    (ONNX Runtime plans memory per shape; TensorRT picks tactics per profile)."""
+    sizes = {k: v[1] for k, v in spec.dim_ranges.items()}
+    inputs = {}
+    for t in spec.inputs:
+        entry = _batched(t)
+        dims = tuple(sizes[d] if isinstance(d, str) else d for d in t.shape[1:]) or (1,)
+        inputs[t.name] = (entry.dtype, dims)
+    return tuple(Warmup(f"{spec.component}-batch{b}", b, inputs) for b in warmup_batches(spec.max_batch))
+
+
 def _network_config(plan: RepositoryPlan, spec: ExportSpec) -> ModelConfig:
     common = dict(
         name=spec.component, inputs=tuple(map(_batched, spec.inputs)), outputs=tuple(map(_batched, spec.outputs)),
-        max_batch_size=spec.max_batch, dynamic_batching=True, count=plan.instances,
+        max_batch_size=spec.max_batch, dynamic_batching=True, count=plan.instances, warmup=_warmup(spec),
     )
     if plan.flavour == "gpu":
         return ModelConfig(platform="tensorrt_plan", kind="KIND_GPU", **common)
     return ModelConfig(backend="python", kind="KIND_CPU", parameters={"artifact": "model.onnx"}, **common)
 
 
-def _step_configs(plan: RepositoryPlan) -> list[ModelConfig]:
-    r = plan.specs["restorer"]
-    c, t = r.inputs[0].shape[1], r.inputs[0].shape[2]
-    t = t if isinstance(t, int) else -1  # a dynamic-size restorer still gets the server's tiles
-    tiles = TensorConfig("TILES", "float32", (-1, c, t, t))
-    origins = TensorConfig("ORIGINS", "int32", (-1, 2))
-    geometry = TensorConfig("GEOMETRY", "int64", (Geometry.SIZE,))
-    restored = TensorConfig("RESTORED", "float32", (-1, r.outputs[0].shape[1], t, t))
+def _pipeline_config(plan: RepositoryPlan) -> ModelConfig:
+    """The BLS model every ensemble calls: validation, streamed tiles through the networks, the merge."""
     device = "cuda" if plan.flavour == "gpu" else "cpu"
-    common = {"device": device, "max_batch": str(r.max_batch), "limits": plan.limits.to_json()}
+    params = {"device": device, "limits": plan.limits.to_json()}
+    if plan.has_prior:
+        params.update(prior=json.dumps(asdict(plan.prior or PriorSettings())),
+                      scheduler=json.dumps(asdict(plan.scheduler or SchedulerConfig())))
     images = tuple(TensorConfig(f"IMAGE_{d}", t.name, (-1, -1, -1), optional=True) for d, t in IMAGE_DTYPES.items())
     outputs = tuple(TensorConfig(f"OUTPUT_{d}", t.name, (-1, -1, -1)) for d, t in IMAGE_DTYPES.items())
-    configs = [
-        ModelConfig("preprocess", images + (TensorConfig("LAYOUT", "bytes", (1,), optional=True),), (tiles, origins, geometry),
-                    backend="python", parameters={"limits": plan.limits.to_json()}),
-        ModelConfig("postprocess", (restored, geometry), outputs, backend="python",
-                    parameters={"limits": plan.limits.to_json()}),
-    ]
-    restore_inputs = (tiles,)
-    if plan.has_prior:
-        p = plan.specs["restorer"].inputs[1]
-        prior = TensorConfig("PRIOR", "float32", (-1, *p.shape[1:]))
-        restore_inputs = (tiles, prior)
-        params = {**common, "prior": json.dumps(asdict(plan.prior or PriorSettings())),
-                  "scheduler": json.dumps(asdict(plan.scheduler or SchedulerConfig()))}
-        configs.append(ModelConfig("prior", (tiles, origins), (prior,), backend="python", parameters=params))
-    configs.append(ModelConfig("restore", restore_inputs, (restored,), backend="python", parameters=common))
-    return configs
+    return ModelConfig("pipeline", images + (TensorConfig("LAYOUT", "bytes", (1,), optional=True),), outputs,
+                       backend="python", parameters=params, count=plan.pipelines)
 
 
 def _ensemble(plan: RepositoryPlan, dtype_name: str) -> ModelConfig:
     np_name = IMAGE_DTYPES[dtype_name].name
-    pre_out = {"TILES": "tiles", "GEOMETRY": "geometry"} | ({"ORIGINS": "origins"} if plan.has_prior else {})
-    steps = [EnsembleStep("preprocess", {f"IMAGE_{dtype_name}": "IMAGE", "LAYOUT": "LAYOUT"}, pre_out)]
-    restore_in = {"TILES": "tiles"}
-    if plan.has_prior:
-        steps.append(EnsembleStep("prior", {"TILES": "tiles", "ORIGINS": "origins"}, {"PRIOR": "prior"}))
-        restore_in["PRIOR"] = "prior"
-    steps.append(EnsembleStep("restore", restore_in, {"RESTORED": "restored"}))
-    steps.append(EnsembleStep("postprocess", {"RESTORED": "restored", "GEOMETRY": "geometry"}, {f"OUTPUT_{dtype_name}": "OUTPUT"}))
+    step = EnsembleStep("pipeline", {f"IMAGE_{dtype_name}": "IMAGE", "LAYOUT": "LAYOUT"}, {f"OUTPUT_{dtype_name}": "OUTPUT"})
     return ModelConfig(
         ensemble_name(dtype_name),
         (TensorConfig("IMAGE", np_name, (-1, -1, -1)), TensorConfig("LAYOUT", "bytes", (1,), optional=True)),
         (TensorConfig("OUTPUT", np_name, (-1, -1, -1)),),
-        platform="ensemble", steps=tuple(steps),
+        platform="ensemble", steps=(step,),
     )
 
 
 def model_configs(plan: RepositoryPlan) -> list[ModelConfig]:
     """Every model of the repository, networks first."""
     networks = [_network_config(plan, plan.specs[c]) for c in ("encoder", "denoiser", "restorer") if c in plan.specs]
-    return networks + _step_configs(plan) + [_ensemble(plan, d) for d in IMAGE_DTYPES]
+    return networks + [_pipeline_config(plan)] + [_ensemble(plan, d) for d in IMAGE_DTYPES]
 
 
-_TEMPLATE_FOR = {"preprocess": "preprocess.py", "postprocess": "postprocess.py", "prior": "prior.py", "restore": "restore.py"}
+_TEMPLATE_FOR = {"pipeline": "pipeline.py"}
 
 
 def _place(src: Path, dst: Path) -> None:

@@ -22,6 +22,7 @@ How it is run, for a deployment that has to survive faults and hostile clients:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -42,7 +43,7 @@ from pathlib import Path
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["ADMIN_APIS", "ServerOptions", "TritonServer", "check_ports", "free_port"]
+__all__ = ["ADMIN_APIS", "ServerOptions", "TritonServer", "check_free", "check_ports", "free_port", "free_ports"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ EXIT_TIMEOUT = 10
 #: The APIs only the operator may call (HTTP names; gRPC's are the same).
 ADMIN_APIS = ("shared-memory", "model-repository", "logging", "trace", "statistics")
 SHM_DIR = Path("/dev/shm")
+SHM_DEFAULT_BYTES = 16 * 2**20
 _SHM_PREFIX = re.compile(r"^swintormer_py(\d+)_")
 
 
@@ -66,6 +68,10 @@ class ServerOptions:
     log_verbose: int = 0
     log_file: Path | None = None
     admin_key: str | None = None
+    #: another tritonserver binary and its backends folder (NVIDIA's container: /opt/tritonserver/...)
+    #: instead of the one nvidia-pytriton bundles
+    tritonserver: Path | None = None
+    backend_directory: Path | None = None
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -75,19 +81,36 @@ def free_port(address: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int, address: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports nothing listens on right now."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket())
+            s.bind((address, 0))
+            ports.append(s.getsockname()[1])
+        return ports
+
+
 def check_ports(options: ServerOptions) -> None:
     """Raise one clear error naming the option if any of the server's ports is taken."""
-    for option, port in (("--http-port", options.http_port), ("--grpc-port", options.grpc_port), ("--metrics-port", options.metrics_port)):
+    check_free(options.address, [("--http-port", options.http_port), ("--grpc-port", options.grpc_port),
+                                 ("--metrics-port", options.metrics_port)])
+
+
+def check_free(address: str, ports: list[tuple[str, int]]) -> None:
+    """Raise one clear error naming the option if any ``(option, port)`` on ``address`` is taken."""
+    for option, port in ports:
         with socket.socket() as s:
             # SO_REUSEADDR as the server itself binds: connections of a server that just died (in
             # TIME_WAIT) do not count, a process listening on the port does
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                s.bind((options.address, port))
+                s.bind((address, port))
                 s.listen(1)
             except OSError as exc:
                 what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
-                raise SwintormerError(f"port {port} ({option}) on {options.address} {what}; stop what holds it or choose "
+                raise SwintormerError(f"port {port} ({option}) on {address} {what}; stop what holds it or choose "
                                       f"another with {option}") from None
 
 
@@ -158,7 +181,21 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
-class TritonServer:
+class Listening:
+    """``http_url`` and ``grpc_url`` (host:port) of something whose ``options`` say where it listens."""
+
+    options: ServerOptions
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.options.address}:{self.options.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.options.address}:{self.options.grpc_port}"
+
+
+class TritonServer(Listening):
     """A running ``tritonserver``; use as a context manager, or ``start()``/``stop()``/``restart()``."""
 
     def __init__(self, options: ServerOptions) -> None:
@@ -173,37 +210,58 @@ class TritonServer:
         self._log = None
 
     @property
-    def http_url(self) -> str:
-        return f"{self.options.address}:{self.options.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"{self.options.address}:{self.options.grpc_port}"
-
-    @property
     def metrics_url(self) -> str:
         return f"http://{self.options.address}:{self.options.metrics_port}/metrics"
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def _binaries(self) -> tuple[Path, Path, Path | None]:
+        """``(tritonserver, backend directory, extra library folder)``."""
+        o = self.options
+        if o.tritonserver is not None:
+            if not Path(o.tritonserver).is_file():
+                raise SwintormerError(f"--tritonserver {o.tritonserver} does not exist")
+            backends = Path(o.backend_directory) if o.backend_directory else Path(o.tritonserver).parent.parent / "backends"
+            return Path(o.tritonserver), backends, None
         server, libs = _pytriton_dirs()
+        return server / "bin" / "tritonserver", _backend_dir(server), libs
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        binary, backends, libs = self._binaries()
         o = self.options
         restricted = ",".join(ADMIN_APIS) + f":admin-key={self.admin_key}"
         cmd = [
-            str(server / "bin" / "tritonserver"), f"--model-repository={Path(o.repository).resolve()}",
-            f"--backend-directory={_backend_dir(server)}", f"--http-address={o.address}", f"--http-port={o.http_port}",
+            str(binary), f"--model-repository={Path(o.repository).resolve()}",
+            f"--backend-directory={backends}", f"--http-address={o.address}", f"--http-port={o.http_port}",
             f"--grpc-address={o.address}", f"--grpc-port={o.grpc_port}", f"--metrics-address={o.address}",
             f"--metrics-port={o.metrics_port}", f"--log-verbose={o.log_verbose}", "--strict-readiness=true",
             "--exit-on-error=true", f"--exit-timeout-secs={EXIT_TIMEOUT}", f"--id={self.server_id}",
             "--model-control-mode=explicit", "--load-model=*",
             f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}",
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            # each stub's region starts large enough for a batch of tiles (8 x 256^2 x 3 fp32 = 6 MB,
+            # in and out) instead of growing a megabyte at a time under the first request
+            f"--backend-config=python,shm-default-byte-size={SHM_DEFAULT_BYTES}",
+            f"--backend-config=python,shm-growth-byte-size={SHM_DEFAULT_BYTES}",
         ]
         env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH", "")]))
+        if libs is not None:
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH", "")]))
         env["PATH"] = os.pathsep.join([str(Path(sys.exec_prefix) / "bin"), env.get("PATH", "")])
         return cmd, env
 
-    def start(self, timeout: float = 180.0) -> "TritonServer":
+    def start(self, timeout: float = 180.0, warm: bool = True) -> "TritonServer":
+        """Launch the server, wait until it is ready (raises with its log if it is not) and, with
+        ``warm``, send each pipeline instance one real request (:func:`health.warm_up`), so the
+        first client's request costs what every later one does."""
+        self.launch()
+        self.wait_ready(timeout, warm)
+        return self
+
+    def launch(self) -> "TritonServer":
+        """Start the process without waiting (then :meth:`wait_ready`).
+
+        The server is killed when the thread that launched it ends (``PR_SET_PDEATHSIG`` follows
+        the launching thread): launch from a thread that lives as long as the server.
+        """
         repo = Path(self.options.repository)
         if not (repo / "deblur_uint8" / "config.pbtxt").is_file():
             raise SwintormerError(f"{repo} is not a generated model repository; run: python export/build_engines.py --out {repo}")
@@ -215,7 +273,17 @@ class TritonServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0, warm: bool = True) -> "TritonServer":
         self._wait_ready(timeout)
+        if warm:
+            from swintormer.serving.health import warm_up
+
+            try:
+                log.info("warmed up in %.1f s", warm_up(self.http_url))
+            except Exception as exc:  # a server that cannot serve is the supervisor's to find, with its log
+                log.warning("warm-up request failed: %s", str(exc).splitlines()[0][:300])
         return self
 
     def _get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -271,10 +339,14 @@ class TritonServer:
         return sorted(p.parent.name for p in repo.glob("*/config.pbtxt") if 'backend: "python"' in p.read_text())
 
     def stub_instances(self) -> set[str]:
-        """Instance names (``preprocess_0_0``) of this server's python stubs that are alive."""
+        """Instance names (``pipeline_0_0``) of this server's python stubs that are alive."""
+        return set(self.stub_processes().values())
+
+    def stub_processes(self) -> dict[int, str]:
+        """``{pid: instance name}`` of this server's python stubs that are alive."""
         if self.process is None:
-            return set()
-        alive = set()
+            return {}
+        alive = {}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
@@ -287,7 +359,7 @@ class TritonServer:
             if fields[0] == "Z" or int(fields[1]) != self.process.pid or not args or b"triton_python_backend_stub" not in args[0]:
                 continue
             if len(args) > 8:
-                alive.add(args[8].decode(errors="replace"))
+                alive[int(proc.name)] = args[8].decode(errors="replace")
         return alive
 
     def log_tail(self, lines: int = 40) -> str:

@@ -3,7 +3,8 @@
 A python-backend stub that dies (killed, out of memory, a crash in native code) leaves Triton
 reporting the model ready while every request through it fails. :class:`Supervisor` runs the
 deep check (:func:`swintormer.serving.health.deep_check`) through one ensemble every
-``interval`` seconds, and at once when the server's failure counter moves. When it fails:
+``interval`` seconds, and at once when the server's failure counter moves or a python stub
+process disappears. When it fails:
 
 1. the broken models (the stub the error names, or every python model whose stub process is
    gone) are **unloaded**, so Triton's own ``/v2/health/ready`` turns false and load balancers
@@ -19,7 +20,9 @@ Each step is a log line saying what failed and what was done.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import threading
 import time
 import urllib.request
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Consecutive failures to start tritonserver before ``swintormer serve`` gives up (exit 1).
 MAX_FAILED_RESTARTS = 3
 _STUB = re.compile(r"Stub process '([A-Za-z0-9_.\-]+?)_\d+_\d+' is not healthy")
+_GONE = re.compile(r"([A-Za-z0-9_.\-]+?)_\d+_\d+(?=[, ]|$)")
 
 
 def failure_count(metrics_url: str) -> float | None:
@@ -75,29 +79,53 @@ class Supervisor(threading.Thread):
             self._next += 1
         return deep_check(self.server.http_url, timeout=self.check_timeout, dtypes=names)
 
+    def _missing_stubs(self) -> list[str]:
+        """Stub instances that were running and are gone (a model with several instances can hide a dead
+        one from the deep check, which another instance answers)."""
+        if self._stubs is None:
+            self._stubs = self.server.stub_instances()
+        return sorted(self._stubs - self.server.stub_instances())
+
     def run(self) -> None:
         failures = failure_count(self.server.metrics_url)
         due = time.monotonic() + self.interval
+        self._stubs = None
         while not self._halt.wait(1.0):
             now_failures = failure_count(self.server.metrics_url)
             errored = now_failures is not None and failures is not None and now_failures > failures
             failures = now_failures if now_failures is not None else failures
-            if not (errored or time.monotonic() >= due or not self.server.alive()):
+            missing = self._missing_stubs() if self.server.alive() else []
+            if not (errored or missing or time.monotonic() >= due or not self.server.alive()):
                 continue
             report = self.check()
             due = time.monotonic() + self.interval
+            if report.healthy and missing:
+                report = HealthReport(False, f"python stub process {', '.join(missing)} is gone", report.seconds)
             if report.healthy or self._halt.is_set():
                 continue
             if self.recover(report):
                 self.failed_restarts = 0
+                self._stubs = None  # the new stubs are the ones to watch
             elif self.failed_restarts >= MAX_FAILED_RESTARTS:
                 log.error("tritonserver failed to start %d times in a row; giving up", self.failed_restarts)
                 self.gave_up.set()
                 return
             failures = failure_count(self.server.metrics_url)
 
+    def _end_strays(self, pids: list[int]) -> None:
+        """Stubs of the unloaded instances that Triton left running (the healthy siblings of a dead
+        one are not always stopped): each holds a model's memory, so they go."""
+        strays = [pid for pid in pids if pid in self.server.stub_processes()]
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+        if strays:
+            log.warning("ended %d stub process(es) the unload left behind", len(strays))
+
     def _broken_models(self, report: HealthReport) -> list[str]:
-        named = _STUB.findall(report.detail)
+        named = _STUB.findall(report.detail) + _GONE.findall(report.detail)
         models = self.server.python_models()
         if named:
             return [m for m in models if m in named]
@@ -145,6 +173,7 @@ class Supervisor(threading.Thread):
 
     def _reload(self, models: list[str]) -> HealthReport:
         log.warning("unloading %s (the server reports not ready meanwhile), then loading it again", ", ".join(models))
+        old = [pid for pid, name in self.server.stub_processes().items() if any(name.startswith(f"{m}_") for m in models)]
         try:
             for model in models:
                 self.server.model_control("unload", model)
@@ -152,6 +181,7 @@ class Supervisor(threading.Thread):
                 self.server.model_control("load", model)
         except Exception as exc:  # the model-control API failed: a restart is next
             return HealthReport(False, str(exc), 0.0)
+        self._end_strays(old)
         deadline = time.monotonic() + 30
         while not self.server.ready() and time.monotonic() < deadline:
             time.sleep(0.5)
