@@ -8,10 +8,23 @@ BasicSR files and plain state dicts, detecting an upstream file's architecture;
 ``docs/architecture.md`` maps the modules and their layers.
 """
 
-from swintormer.checkpoint import load_checkpoint, save_checkpoint
+import importlib
+
 from swintormer.errors import SwintormerError
-from swintormer.model import DeblurModel, load_upstream
-from swintormer.registry import build_model, get_config, list_models
+
+#: public name -> the module that defines it, imported on first use (``import swintormer`` and
+#: light commands such as ``swintormer health`` never import torch)
+_LAZY = {
+    "DeblurModel": "swintormer.model", "load_upstream": "swintormer.model", "load_checkpoint": "swintormer.checkpoint",
+    "save_checkpoint": "swintormer.checkpoint", "build_model": "swintormer.registry", "get_config": "swintormer.registry",
+    "list_models": "swintormer.registry",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'swintormer' has no attribute {name!r}")
 
 __all__ = [
     "DeblurModel",

@@ -38,7 +38,8 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``swintormer`` parser; ``only`` registers just that sub-command (its module alone is imported)."""
     import importlib
 
     parser = argparse.ArgumentParser(
@@ -48,9 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verbosity(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMANDS:
+    for name in _COMMANDS if only is None else (only,):
         importlib.import_module(f"swintormer.cli.{name}").register(subparsers)
     return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names (after the global flags), if it is one of ours."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in _COMMANDS else None
+    return None
 
 
 def _standalone_export(prog: str) -> argparse.ArgumentParser:
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         parser = _standalone_export(prog)
         argv = list(argv or [])[1:] if argv and argv[0] == "export" else argv
     else:
-        parser = build_parser()
+        parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
     if not getattr(args, "func", None):
