@@ -9,11 +9,13 @@ host; the server's shared-memory API needs the operator's ``admin_key``).
 Failures are :class:`SwintormerError` with one readable line: a malformed URL or a request the
 server rejects as bad (HTTP 400 / INVALID_ARGUMENT) is the caller's to fix, and is never
 retried; a refused or dropped connection, a timeout, an unavailable (503) or not-ready server is
-:class:`ServerUnavailable`. Connection failures and 503s are retried a few times with backoff.
+:class:`ServerUnavailable`. Connection failures, 503s and a load balancer's 502 (a replica that
+died under the request) are retried a few times with backoff.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
 import uuid
@@ -23,8 +25,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from swintormer.errors import SwintormerError
-from swintormer.serving.dtypes import image_dtype_name
-from swintormer.serving.repository import ensemble_name
+from swintormer.serving.dtypes import ensemble_name, image_dtype_name
 
 __all__ = ["ADMIN_HEADER", "DeblurClient", "RetryPolicy", "ServerUnavailable", "parse_url"]
 
@@ -45,7 +46,7 @@ class ServerUnavailable(SwintormerError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Connection failures and 503/UNAVAILABLE are retried ``attempts - 1`` times, waiting
+    """Connection failures, 502/503 and UNAVAILABLE are retried ``attempts - 1`` times, waiting
     ``backoff * 2**i`` seconds (at most ``max_wait``) in between; bad requests never are."""
 
     attempts: int = 4
@@ -85,7 +86,9 @@ def _transient(exc: Exception) -> bool:
     if isinstance(exc, (ConnectionError, TimeoutError, OSError)) and not isinstance(exc, FileNotFoundError):
         return True
     text = f"{type(exc).__name__} {exc}"
-    return _status(exc) in ("503", "StatusCode.UNAVAILABLE") or any(
+    # 502: a load balancer's replica dropped the request mid-way (inference is idempotent, so
+    # another replica may take it); 503: unavailable or no replica up
+    return _status(exc) in ("502", "503", "StatusCode.UNAVAILABLE") or any(
         s in text for s in ("Connection refused", "ConnectionClosed", "Connection reset", "failed to connect", "Socket closed")
     )
 
@@ -151,6 +154,9 @@ class DeblurClient:
                 log.debug("%s failed (%s); retrying in %.1f s", what, exc, wait)
                 time.sleep(wait)
         detail = last.message() if hasattr(last, "message") and callable(last.message) else str(last) or type(last).__name__
+        if "while decoding the response" in detail and _status(last).isdigit():  # a proxy's HTML error page
+            code = int(_status(last))
+            detail = f"HTTP {code} ({http.client.responses.get(code, 'error')}) from the server or a proxy in front of it"
         if "timed out" in detail.lower() or isinstance(last, TimeoutError) or "Deadline" in detail:
             raise ServerUnavailable(f"{what} on {self.url} timed out after {self.timeout:g} s (--timeout)") from None
         raise ServerUnavailable(f"{what} on {self.url} ({self.protocol}) failed: {detail.splitlines()[0][:300]}") from None
