@@ -116,6 +116,46 @@ def _memory(sec: dict, plots: list[str]) -> list[str]:
     return lines + [""]
 
 
+def _server_memory(doc: dict) -> list[str]:
+    """Every ``server_memory[label]`` section side by side: increase over the idle server per request."""
+    runs = {k.partition("[")[2].rstrip("]") or "latest": v for k, v in doc.items() if k.startswith("server_memory")}
+    if not runs:
+        return []
+    lines = ["### Server memory per request (peak summed RSS of tritonserver and its stubs, above idle)", ""]
+    lines += [f"- {label}: {_env_line(sec)[1:-1]}" for label, sec in runs.items()] + [""]
+    requests = sorted(next(iter(runs.values()))["requests"], key=lambda r: (" x " in r, float(r.split()[0])))
+    rows = [[r, f"{next(iter(runs.values()))['requests'][r]['image_mb']:.0f}",
+             *(f"+{sec['requests'][r]['increase_mb']:.0f} MB ({sec['requests'][r]['seconds']:.0f} s)" if r in sec["requests"] else ""
+               for sec in runs.values())] for r in requests]
+    rows.append(["idle server", "", *(f"{sec['idle_mb']:.0f} MB" for sec in runs.values())])
+    rows.append(["goal at 16 MP: image + 1.3x 1 MP", "", *(f"{sec['budget_16mp_mb']:.0f} MB: "
+                 f"{'met' if sec['requests']['16 MP']['increase_mb'] <= sec['budget_16mp_mb'] else 'not met'}" for sec in runs.values())])
+    rows.append(["asserted bound at 16 MP (copies of the image)", "", *(f"{sec['bound_16mp_mb']:.0f} MB" if "bound_16mp_mb" in sec else ""
+                                                                       for sec in runs.values())])
+    lines += _table(["request", "image (MB)", *runs], rows)
+    notes = list(next(iter(runs.values())).get("notes", []))
+    notes.append("where the bytes go (per process) and why the goal is out of reach with Triton's python backend: docs/deploy.md, Memory")
+    return lines + ["", *(f"- {n}" for n in notes), ""]
+
+
+def _server_latency(sec: dict) -> list[str]:
+    lines = ["### First request after start vs steady state (the server)", _env_line(sec), ""]
+    cold = sec.get("without_warm_up_requests", {}).get("requests", {})
+    rows = [[k, f"{v['first_s']:.2f}", f"{v['steady_median_s']:.2f}", f"{v['ratio']:.2f}x",
+             f"{cold[k]['ratio']:.2f}x" if k in cold else ""] for k, v in sec["requests"].items()]
+    lines += _table(["request", "first (s)", "steady median (s)", "first / steady", "without warm-up requests"], rows)
+    cold_start = sec.get("without_warm_up_requests", {}).get("start_s")
+    return lines + ["", f"Server start to ready and warm: {sec['start_s']:.1f} s"
+                    + (f" ({cold_start:.1f} s without the warm-up requests)" if cold_start else "") + ". Bar: first / steady <= 1.5.", ""]
+
+
+def _replicas(sec: dict) -> list[str]:
+    lines = ["### Replicas behind HAProxy (throughput through the balancer)", _env_line(sec), ""]
+    rows = [[k, v["clients"], v["requests"], f"{v['images_per_s']:.2f}", f"{v['median_s']:.2f}"] for k, v in sec["runs"].items()]
+    lines += _table(["replicas", "clients", "requests", "images/s", "median latency (s)"], rows)
+    return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
+
+
 def _estimate(sec: dict) -> list[str]:
     lines = ["### Roofline estimate (not a measurement)", _env_line(sec), ""]
     rows = [[k, v["model"], v["precision"], f"{v['gflop_per_tile']:.1f}", f"{v['mbytes_per_tile']:.0f}", f"{v['tiles_per_s']:.0f}", v["bound"]]
@@ -180,9 +220,11 @@ def write_report(out: Path) -> Path:
         plots = _plots(doc, path.stem)
         lines += [f"## {path.stem}", ""]
         for key, fn in (("cost", _cost), ("parity", _parity), ("parity_full_size", _parity_full), ("speed", lambda s: _speed(s, plots)),
-                        ("memory", lambda s: _memory(s, plots)), ("estimate", _estimate)):
+                        ("memory", lambda s: _memory(s, plots)), ("server_latency", _server_latency), ("replicas", _replicas),
+                ("estimate", _estimate)):
             if key in doc:
                 lines += fn(doc[key])
+        lines += _server_memory(doc)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out
 
