@@ -21,6 +21,7 @@ EPILOG = """examples:
   {prog}
   {prog} --checkpoint net_g.pth --tile 512 --batch 4        # an upstream file: architecture read from it
   {prog} --precision fp16 --flavour gpu --out /models/swintormer
+  {prog} --check                                             # + Polygraphy: ORT vs PyTorch per graph, lint
 
 then:
   swintormer serve --repository model_repository
@@ -45,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "together; each holds its image, one batch of tiles and one band (default 2)")
     g.add_argument("--out", default="model_repository", help="Triton model repository to write (default model_repository/)")
     g.add_argument("--force", action="store_true", help="re-export and rebuild even when cached")
+    g.add_argument("--check", action="store_true",
+                   help="also compare every graph with its PyTorch module through Polygraphy's comparator and lint it "
+                   "(polygraphy check lint); exit 1 on a mismatch or a lint error")
     add_threads_option(g)
 
 
@@ -75,6 +79,21 @@ def run(args: argparse.Namespace) -> int:
         tiling=tiling, precision=args.precision, flavour=args.flavour, dynamic_hw=args.dynamic_hw,
         max_pixels=args.max_pixels, prior=settings, force=args.force, instances=args.instances, pipelines=args.pipelines,
     )
-    build_deployment(model, Path(args.out), options)
+    deployment = build_deployment(model, Path(args.out), options)
+    if args.check and not _check(model, deployment, options.precision):
+        return 1
     log.info("done in %.1f s; serve it with: swintormer serve --repository %s", time.perf_counter() - start, args.out)
     return 0
+
+
+def _check(model, deployment, precision) -> bool:
+    """Polygraphy's comparison and lint of every graph; True when all pass (each a log line)."""
+    from swintormer.export.polygraphy_check import check_graph
+
+    log.info("polygraphy check")
+    ok = True
+    for component, spec in deployment.specs.items():
+        report = check_graph(spec, model.components()[component], deployment.onnx[component].path, precision)
+        (log.info if report.ok else log.error)("  %s", report.line())
+        ok = ok and report.ok
+    return ok
