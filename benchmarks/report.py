@@ -156,6 +156,17 @@ def _replicas(sec: dict) -> list[str]:
     return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
 
 
+def _int8(sec: dict) -> list[str]:
+    lines = ["### INT8 (ONNX Runtime, QDQ) against fp32 ONNX Runtime", _env_line(sec), ""]
+    rows = [[k, f"{v['fp32_ms_per_tile']:.0f}", f"{v['int8_ms_per_tile']:.0f}", f"{v['speedup']:.2f}x"] for k, v in sec["speed"].items()]
+    lines += _table(["per 256x256 tile", "fp32 (ms)", "int8 (ms)", "speed-up"], rows) + [""]
+    rows = [[k, f"{v['int8_vs_fp32_db']:.1f}", f"{v['fp32_vs_target_db']:.2f}", f"{v['int8_vs_target_db']:.2f}", f"{v['lost_db']:+.3f}"]
+            for k, v in sec["quality"].items()]
+    lines += _table(["image", "int8 vs fp32 (dB)", "fp32 vs target (dB)", "int8 vs target (dB)", "lost (dB)"], rows)
+    lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + ".", ""]
+    return lines + [*(f"- {n}" for n in sec.get("notes", [])), ""]
+
+
 def _estimate(sec: dict) -> list[str]:
     lines = ["### Roofline estimate (not a measurement)", _env_line(sec), ""]
     rows = [[k, v["model"], v["precision"], f"{v['gflop_per_tile']:.1f}", f"{v['mbytes_per_tile']:.0f}", f"{v['tiles_per_s']:.0f}", v["bound"]]
@@ -220,7 +231,7 @@ def write_report(out: Path) -> Path:
         plots = _plots(doc, path.stem)
         lines += [f"## {path.stem}", ""]
         for key, fn in (("cost", _cost), ("parity", _parity), ("parity_full_size", _parity_full), ("speed", lambda s: _speed(s, plots)),
-                        ("memory", lambda s: _memory(s, plots)), ("server_latency", _server_latency), ("replicas", _replicas),
+                        ("memory", lambda s: _memory(s, plots)), ("server_latency", _server_latency), ("replicas", _replicas), ("int8", _int8),
                 ("estimate", _estimate)):
             if key in doc:
                 lines += fn(doc[key])

@@ -46,6 +46,8 @@ def export_components(
     """Export every component under its spec, reusing cached graphs unless ``force``."""
     from swintormer.export.onnx_export import export_onnx
 
+    if precision == Precision.INT8:
+        return _quantized_components(model, specs, force)
     done = {}
     for component, spec in specs.items():
         path = _onnx_path(model, component, spec, precision)
@@ -57,6 +59,26 @@ def export_components(
             tmp.replace(path)  # only complete graphs ever carry the final name
         done[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else "exported", path.name, done[component].seconds)
+    return done
+
+
+def _quantized_components(model: DeblurModel, specs: dict[str, ExportSpec], force: bool) -> dict[str, Artifact]:
+    """INT8 graphs: the fp32 export (cached), quantized and calibrated (export/quantize.py, cached too)."""
+    from swintormer.export.quantize import quantize_restorer
+
+    if set(specs) != {"restorer"}:
+        raise SwintormerError(f"--precision int8 quantizes prior-free restorers only; {model.label} also has "
+                              f"{', '.join(sorted(set(specs) - {'restorer'}))}: use fp16 for prior models")
+    fp32 = export_components(model, specs, Precision.FP32, force)
+    done = {}
+    for component, spec in specs.items():
+        path = _onnx_path(model, component, spec, Precision.INT8)
+        start = time.perf_counter()
+        cached = path.is_file() and not force
+        if not cached:
+            quantize_restorer(fp32[component].path, path, spec)
+        done[component] = Artifact(component, path, cached, time.perf_counter() - start)
+        log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else "quantized", path.name, done[component].seconds)
     return done
 
 

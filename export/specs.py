@@ -29,6 +29,8 @@ class Precision(str, enum.Enum):
 
     FP32 = "fp32"
     FP16 = "fp16"
+    #: QDQ graph of the fp32 export (export/quantize.py): int8 Conv/MatMul, fp32 I/O
+    INT8 = "int8"
 
 
 @dataclass(frozen=True)

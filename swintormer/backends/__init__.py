@@ -73,9 +73,9 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("torch", "the PyTorch modules (CPU or CUDA)", "swintormer.backends.torch", ("fp32",)),
         Backend("onnxruntime", "ONNX Runtime over the exported graphs (exported on first use)",
-                "swintormer.backends.onnxruntime", ("fp32", "fp16"), graphs="onnx"),
+                "swintormer.backends.onnxruntime", ("fp32", "fp16", "int8"), graphs="onnx"),
         Backend("tensorrt", "TensorRT engines built from the exported graphs (GPU and TensorRT only)",
-                "swintormer.backends.tensorrt", ("fp32", "fp16"), graphs="engines"),
+                "swintormer.backends.tensorrt", ("fp32", "fp16", "int8"), graphs="engines"),
     )
 }
 

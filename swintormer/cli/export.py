@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_tile_options(p, batch_help="largest tile batch of the graphs and engines, and the server's chunk size")
     add_prior_options(p)
     g = p.add_argument_group("deployment")
-    g.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="graph precision (fp16 keeps norms/softmax in fp32; default fp32)")
+    g.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="graph precision: fp16 keeps norms/softmax in fp32; int8 is a QDQ graph (int8 Conv/MatMul, calibrated "
+                   "on training photographs; prior-free models); default fp32")
     g.add_argument("--dynamic-hw", action="store_true", help="restorer graph/engine takes any size from --tile to 4x --tile (models without a prior)")
     g.add_argument("--max-pixels", type=int, default=ServingLimits.max_pixels,
                    help=f"largest image the server accepts, in pixels (default {ServingLimits.max_pixels:,})")

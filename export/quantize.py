@@ -1,0 +1,95 @@
+"""INT8 restorer graphs: ONNX Runtime's static quantization, QDQ, calibrated on training photographs.
+
+The quantizer is ONNX Runtime's (``onnxruntime.quantization.quantize_static``), already a
+dependency: NVIDIA Model Optimizer's ONNX extra pins ``onnxruntime-gpu``, CuPy and an older
+``onnx``, which do not install beside this CPU stack. The graph is the kind TensorRT consumes
+(explicit quantization): QuantizeLinear/DequantizeLinear pairs, int8 weights symmetric and per
+output channel, int8 activations symmetric (zero point 0), on Conv and MatMul only, so norms,
+softmax and the attention's elementwise work stay in fp32.
+
+Calibration uses blurred tiles of the *training* photographs (``swintormer.data.photos``,
+never the test split), defocused by the training recipe with a fixed seed: the inputs the
+network meets in deployment. Only prior-free restorers are quantized (a prior model's restorer
+needs prior latents to calibrate, which this does not sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from swintormer.errors import SwintormerError
+from swintormer.export.specs import ExportSpec
+
+__all__ = ["CALIBRATION_TILES", "QUANTIZED_OPS", "calibration_photos", "calibration_tiles", "quantize_restorer"]
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_TILES = 32
+QUANTIZED_OPS = ("Conv", "MatMul")
+
+
+def calibration_photos() -> list:
+    """The photographs calibration draws from: the training split, never the test split."""
+    from swintormer.data.photos import split_photos
+
+    return split_photos("train")
+
+
+def calibration_tiles(spec: ExportSpec, count: int = CALIBRATION_TILES, seed: int = 7) -> np.ndarray:
+    """``[count, C, t, t]`` float32 in ``[0, 1]``: defocused tiles of the training photographs."""
+    from swintormer.data.sources import SyntheticPairs
+    from swintormer.data.synthetic import TRAIN_RECIPE
+
+    image = next(t for t in spec.inputs if t.name == "image")
+    channels, tile = int(image.shape[1]), int(image.shape[2])
+    recipe = dataclasses.replace(TRAIN_RECIPE, dual_pixel=channels == 6)
+    pairs = SyntheticPairs(calibration_photos(), recipe, crop=tile, seed=seed, augment=False)
+    tiles = [pairs.sample(i).input for i in range(count)]
+    out = np.stack([t.transpose(2, 0, 1) for t in tiles]).astype(np.float32)
+    return out / 255.0 if out.max() > 1.5 else out
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader over fixed tiles, ``batch`` at a time."""
+
+    def __init__(self, tiles: np.ndarray, batch: int) -> None:
+        self._feeds = iter([{"image": tiles[i : i + batch]} for i in range(0, len(tiles), batch)])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+    def rewind(self) -> None:  # the calibrators call it on some versions
+        pass
+
+
+def quantize_restorer(fp32_path: Path, out_path: Path, spec: ExportSpec, tiles: np.ndarray | None = None) -> Path:
+    """Write the INT8 QDQ graph of the fp32 restorer graph at ``fp32_path`` to ``out_path``."""
+    if {t.name for t in spec.inputs} != {"image"}:
+        raise SwintormerError("--precision int8 quantizes prior-free restorers only (a prior model's restorer needs prior "
+                              "latents to calibrate); use fp16 for prior models")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    tiles = calibration_tiles(spec) if tiles is None else tiles
+    reader = type("Reader", (_Reader, CalibrationDataReader), {})(tiles, min(spec.max_batch, 4))
+    out_path = Path(out_path)
+    pre = out_path.with_suffix(".pre.onnx")
+    tmp = out_path.with_suffix(".tmp.onnx")
+    try:
+        # ONNX Runtime's symbolic shape inference fails on the window partition's Expand; ONNX's own runs
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS),
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": True},
+        )
+        tmp.replace(out_path)
+    finally:
+        pre.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    log.info("  %-9s int8 QDQ graph (%s, calibrated on %d training tiles)", spec.component, "+".join(QUANTIZED_OPS), len(tiles))
+    return out_path
