@@ -46,7 +46,8 @@ class Served:
         )
         self.url = f"127.0.0.1:{self.http}"
         deadline = time.monotonic() + 240
-        while not self.ready():
+        # ready, warmed up and supervised (the supervisor starts after the warm-up requests)
+        while not self.ready() or "deep health check every" not in log.read_text(errors="replace"):
             assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
 

@@ -100,3 +100,16 @@ def test_warmup_batches_cover_every_size_the_pipeline_sends():
     assert warmup_batches(8) == [8, 7, 6, 5, 4, 3, 2, 1]
     assert warmup_batches(1) == [1]
     assert warmup_batches(48) == [48, 32, 16, 8, 4, 2, 1]
+
+
+def test_the_supervisor_knows_which_stubs_a_repository_runs(tmp_path):
+    """Triton names python instances <model>_<group>_<index>; the names the live test kills
+    (tests/test_faults.py) are these, so the prediction is checked against a real server there."""
+    from dataclasses import replace
+
+    from swintormer.serving.server import ServerOptions, TritonServer
+
+    plan = replace(_plan(tmp_path, "cpu", "swintormer-tiny-prior"), pipelines=3)
+    write_repository(tmp_path / "repo", plan)
+    expected = TritonServer(ServerOptions(tmp_path / "repo")).expected_stub_instances()
+    assert expected == {"pipeline_0_0", "pipeline_0_1", "pipeline_0_2", "restorer_0_0", "encoder_0_0", "denoiser_0_0"}

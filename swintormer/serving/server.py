@@ -338,6 +338,20 @@ class TritonServer(Listening):
         repo = Path(self.options.repository)
         return sorted(p.parent.name for p in repo.glob("*/config.pbtxt") if 'backend: "python"' in p.read_text())
 
+    def expected_stub_instances(self) -> set[str]:
+        """Instance names the repository's python models should have running (``pipeline_0_0`` ...),
+        from their configs' instance groups (Triton names them ``<group name>_<index>``)."""
+        from swintormer.serving.config import parse_config
+
+        names = set()
+        for model in self.python_models():
+            cfg = parse_config(Path(self.options.repository) / model / "config.pbtxt")
+            for g, group in enumerate(cfg.instance_group or [None]):
+                count = group.count if group is not None and group.count else 1
+                name = group.name if group is not None and group.name else f"{model}_{g}"
+                names.update(f"{name}_{i}" for i in range(count))
+        return names
+
     def stub_instances(self) -> set[str]:
         """Instance names (``pipeline_0_0``) of this server's python stubs that are alive."""
         return set(self.stub_processes().values())

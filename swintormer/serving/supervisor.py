@@ -82,9 +82,13 @@ class Supervisor(threading.Thread):
     def _missing_stubs(self) -> list[str]:
         """Stub instances that were running and are gone (a model with several instances can hide a dead
         one from the deep check, which another instance answers)."""
+        alive = self.server.stub_instances()
         if self._stubs is None:
-            self._stubs = self.server.stub_instances()
-        return sorted(self._stubs - self.server.stub_instances())
+            # what the configs ask for, so a stub that died before this thread looked is missed too;
+            # what runs, if Triton names its instances in a way the configs do not predict
+            expected = self.server.expected_stub_instances()
+            self._stubs = expected if alive <= expected else alive
+        return sorted(self._stubs - alive)
 
     def run(self) -> None:
         failures = failure_count(self.server.metrics_url)
