@@ -8,8 +8,6 @@ output equal) and that sharing the cores three ways does not collapse throughput
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,15 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from swintormer.serving.balancer import HTTP_BACKEND, BalancerOptions
+from swintormer.serving.balancer import HTTP_BACKEND, BalancerOptions, find_haproxy
 from swintormer.serving.client import DeblurClient
 from swintormer.serving.replicas import ReplicaSet
 from swintormer.serving.server import ServerOptions, free_ports
 
 from conftest import photo
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and not os.path.isfile("/usr/sbin/haproxy"),
-                                reason="haproxy is not installed (make tools installs it)")
+pytestmark = pytest.mark.skipif(find_haproxy() is None, reason="haproxy is not installed (make tools installs it)")
 CLIENTS = 6
 
 

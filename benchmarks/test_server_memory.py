@@ -37,15 +37,8 @@ LABEL = os.environ.get("SWINTORMER_BENCH_LABEL", "")
 
 
 def server_pids(server) -> list[int]:
-    """tritonserver and the processes it started (its python stubs)."""
-    pids = [server.process.pid]
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[-1].split()[1]) == server.process.pid:
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+    """tritonserver and its python stubs."""
+    return [server.process.pid, *server.stub_processes()]
 
 
 def rss_mb(pids: list[int]) -> float:

@@ -48,17 +48,26 @@ def export_components(
 
     if precision == Precision.INT8:
         return _quantized_components(model, specs, force)
+    def export(component: str, spec: ExportSpec, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.onnx")
+        export_onnx(spec, model.components()[component], tmp, precision)
+        tmp.replace(path)  # only complete graphs ever carry the final name
+
+    return _cached_graphs(model, specs, precision, force, export, "exported")
+
+
+def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: Precision, force: bool,
+                   make, verb: str) -> dict[str, Artifact]:
+    """``make(component, spec, path)`` for every graph not in the cache (all with ``force``), one log line each."""
     done = {}
     for component, spec in specs.items():
         path = _onnx_path(model, component, spec, precision)
         start = time.perf_counter()
         cached = path.is_file() and not force
         if not cached:
-            tmp = path.with_suffix(".tmp.onnx")
-            export_onnx(spec, model.components()[component], tmp, precision)
-            tmp.replace(path)  # only complete graphs ever carry the final name
+            make(component, spec, path)
         done[component] = Artifact(component, path, cached, time.perf_counter() - start)
-        log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else "exported", path.name, done[component].seconds)
+        log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else verb, path.name, done[component].seconds)
     return done
 
 
@@ -70,16 +79,8 @@ def _quantized_components(model: DeblurModel, specs: dict[str, ExportSpec], forc
         raise SwintormerError(f"--precision int8 quantizes prior-free restorers only; {model.label} also has "
                               f"{', '.join(sorted(set(specs) - {'restorer'}))}: use fp16 for prior models")
     fp32 = export_components(model, specs, Precision.FP32, force)
-    done = {}
-    for component, spec in specs.items():
-        path = _onnx_path(model, component, spec, Precision.INT8)
-        start = time.perf_counter()
-        cached = path.is_file() and not force
-        if not cached:
-            quantize_restorer(fp32[component].path, path, spec)
-        done[component] = Artifact(component, path, cached, time.perf_counter() - start)
-        log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else "quantized", path.name, done[component].seconds)
-    return done
+    return _cached_graphs(model, specs, Precision.INT8, force,
+                          lambda component, spec, path: quantize_restorer(fp32[component].path, path, spec), "quantized")
 
 
 def verify_components(

@@ -53,19 +53,6 @@ def calibration_tiles(spec: ExportSpec, count: int = CALIBRATION_TILES, seed: in
     return out / 255.0 if out.max() > 1.5 else out
 
 
-class _Reader:
-    """ONNX Runtime's CalibrationDataReader over fixed tiles, ``batch`` at a time."""
-
-    def __init__(self, tiles: np.ndarray, batch: int) -> None:
-        self._feeds = iter([{"image": tiles[i : i + batch]} for i in range(0, len(tiles), batch)])
-
-    def get_next(self):
-        return next(self._feeds, None)
-
-    def rewind(self) -> None:  # the calibrators call it on some versions
-        pass
-
-
 def quantize_restorer(fp32_path: Path, out_path: Path, spec: ExportSpec, tiles: np.ndarray | None = None) -> Path:
     """Write the INT8 QDQ graph of the fp32 restorer graph at ``fp32_path`` to ``out_path``."""
     if {t.name for t in spec.inputs} != {"image"}:
@@ -74,8 +61,17 @@ def quantize_restorer(fp32_path: Path, out_path: Path, spec: ExportSpec, tiles: 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    class Reader(CalibrationDataReader):
+        """The calibration tiles, a few at a time."""
+
+        def __init__(self, tiles: np.ndarray, batch: int) -> None:
+            self._feeds = iter([{"image": tiles[i : i + batch]} for i in range(0, len(tiles), batch)])
+
+        def get_next(self):
+            return next(self._feeds, None)
+
     tiles = calibration_tiles(spec) if tiles is None else tiles
-    reader = type("Reader", (_Reader, CalibrationDataReader), {})(tiles, min(spec.max_batch, 4))
+    reader = Reader(tiles, min(spec.max_batch, 4))
     out_path = Path(out_path)
     pre = out_path.with_suffix(".pre.onnx")
     tmp = out_path.with_suffix(".tmp.onnx")

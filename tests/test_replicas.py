@@ -25,15 +25,14 @@ import pytest
 
 from swintormer.export.deploy import DeploymentOptions, build_deployment
 from swintormer.model import DeblurModel
-from swintormer.serving.balancer import GRPC_BACKEND, HTTP_BACKEND, BalancerOptions, HAProxy, Replica
+from swintormer.serving.balancer import GRPC_BACKEND, HTTP_BACKEND, BalancerOptions, HAProxy, Replica, find_haproxy
 from swintormer.serving.client import DeblurClient, RetryPolicy
 from swintormer.serving.server import free_ports
 
 from serving_helpers import TILING
 
 pytestmark = [pytest.mark.server, pytest.mark.slow,
-              pytest.mark.skipif(not any(Path(p, "haproxy").is_file() for p in ("/usr/sbin", "/usr/bin", "/usr/local/sbin")),
-                                 reason="haproxy is not installed (make tools installs it)")]
+              pytest.mark.skipif(find_haproxy() is None, reason="haproxy is not installed (make tools installs it)")]
 
 KEY = "replica-admin-key-5678"
 REPLICAS, CLIENTS = 3, 16

@@ -35,7 +35,7 @@ from pathlib import Path
 from swintormer.errors import SwintormerError
 from swintormer.serving.server import Listening, check_free
 
-__all__ = ["BalancerOptions", "HAProxy", "Replica", "haproxy_config"]
+__all__ = ["BalancerOptions", "HAProxy", "Replica", "find_haproxy", "haproxy_binary", "haproxy_config"]
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,14 @@ def haproxy_config(options: BalancerOptions, replicas: list[Replica]) -> str:
     return "\n".join(lines)
 
 
+def find_haproxy() -> str | None:
+    """The ``haproxy`` executable on PATH or where Debian puts it (sbin, often off a user's PATH)."""
+    return shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None)
+
+
 def haproxy_binary() -> str:
     """The ``haproxy`` executable, or one clear error saying how to install it."""
-    path = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None)
+    path = find_haproxy()
     if path is None:
         raise SwintormerError("haproxy is not installed: `apt-get install haproxy` (Debian/Ubuntu) or `make tools`")
     return path
@@ -196,16 +201,6 @@ class HAProxy(Listening):
     def server_status(self, backend: str = HTTP_BACKEND) -> dict[str, dict[str, str]]:
         """``{replica name: its stats row}`` in ``backend``; ``row["status"]`` is UP, DOWN, ..."""
         return {row["svname"]: row for row in self.stats() if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")}
-
-    def wait_status(self, name: str, status: str, timeout: float = 30.0, backends: tuple[str, ...] = (HTTP_BACKEND, GRPC_BACKEND)) -> None:
-        """Block until replica ``name`` is ``status`` (e.g. "UP", "DOWN") in every backend."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self.server_status(b)[name]["status"].startswith(status) for b in backends):
-                return
-            time.sleep(0.2)
-        raise SwintormerError(f"replica {name} did not become {status} within {timeout:g} s: "
-                              f"{ {b: self.server_status(b)[name]['status'] for b in backends} }")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

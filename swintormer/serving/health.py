@@ -35,13 +35,14 @@ def _pipeline_config(client: DeblurClient) -> dict:
     return config if isinstance(config, dict) else json.loads(_grpc_json(config))
 
 
-def _served_limits(client: DeblurClient) -> dict:
-    return json.loads(_pipeline_config(client).get("parameters", {})["limits"]["string_value"])
+def _limits(config: dict) -> dict:
+    """The ``limits`` parameter (ServingLimits as JSON) of the pipeline model's config."""
+    return json.loads(config.get("parameters", {})["limits"]["string_value"])
 
 
 def served_channels(client: DeblurClient) -> int:
     """The channel count the repository's images have (from the ``pipeline`` model's limits)."""
-    return int(_served_limits(client)["channels"])
+    return int(_limits(_pipeline_config(client))["channels"])
 
 
 def warm_up(url: str, timeout: float = 120.0) -> float:
@@ -53,7 +54,8 @@ def warm_up(url: str, timeout: float = 120.0) -> float:
 
     start = time.perf_counter()
     with DeblurClient(url, timeout=timeout, retry=RetryPolicy(attempts=1)) as client:
-        limits, config = _served_limits(client), _pipeline_config(client)
+        config = _pipeline_config(client)
+    limits = _limits(config)
     groups = config.get("instance_group", [{}])
     instances = sum(int(g.get("count", 1)) for g in groups) or 1
     tiling = limits["tiling"]
