@@ -301,7 +301,8 @@ def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, comma
     peaks = device_peaks()
     name = torch.cuda.get_device_name()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    out = out or RESULTS / f"{slug}-kernels.json"
+    out = out or RESULTS
+    out = out / f"{slug}-kernels.json" if out.is_dir() else out
     out.parent.mkdir(parents=True, exist_ok=True)
     cases = build_cases(tiles, dtypes, batch)
     report = {

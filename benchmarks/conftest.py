@@ -1,9 +1,11 @@
 """The benchmark suite's fixtures: quick mode, the results file, shared models and photos.
 
-``pytest benchmarks/`` runs everything this machine can (GPU parts skip with the reason) and
-rewrites ``benchmarks/results/<device>.json`` and ``BENCHMARKS.md``; ``--quick`` (what CI runs)
-uses fewer repeats and sizes so the suite cannot rot, and marks its numbers as quick;
-``--full-size`` adds the ONNX Runtime parity of the full-size variants (exports of minutes each).
+``pytest benchmarks/`` runs everything this machine can (GPU parts skip with the reason), writes
+its numbers and a report of them to a run folder (``runs/bench/<date>-<time>/``, or ``--out``) and
+prints them at the end; the checkout is left as it was. ``--record`` also merges them into the
+committed ``benchmarks/results/<device>.json`` and regenerates ``BENCHMARKS.md``. ``--quick``
+(what CI runs) uses fewer repeats and sizes so the suite cannot rot, and marks its numbers as
+quick; ``--full-size`` adds the ONNX Runtime parity of the full-size variants (minutes each).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="fewer repeats and sizes (CI); numbers are marked quick")
     parser.addoption("--full-size", action="store_true",
                      help="also export the full-size variants and check their ONNX Runtime parity (long on a CPU)")
+    parser.addoption("--out", type=Path, default=None,
+                     help="run folder for this run's results, report and plots (default: runs/bench/<date>-<time>/)")
+    parser.addoption("--record", action="store_true",
+                     help="also merge this run's numbers into benchmarks/results/ and regenerate BENCHMARKS.md (commit them)")
+
+
+def pytest_configure(config):
+    recording.configure(config.getoption("--out", None), bool(config.getoption("--record", False)))
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +74,33 @@ def photo(name: str) -> np.ndarray:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Turn whatever results exist into BENCHMARKS.md (tables and plots)."""
-    if session.testscollected == 0:
-        return
+    """Write this run's report (tables and plots) to its folder; with ``--record``, publish it."""
     import report
 
-    path = recording.results_path()
-    if path.is_file():
-        report.write_report(Path(__file__).resolve().parents[1] / "BENCHMARKS.md")
+    run = recording.run_dir()
+    if session.testscollected == 0 or not any(run.glob("*.json")):
+        return
+    session.config.stash[_REPORT] = report.write_report(run / "BENCHMARKS.md", run)
+    if recording.recording():
+        recording.publish()
+        report.write_report(recording.ROOT / "BENCHMARKS.md", recording.RESULTS)
+
+
+_REPORT = pytest.StashKey[Path]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print this run's figures (the report written to the run folder) after the test summary."""
+    path = config.stash.get(_REPORT, None)
+    if path is None:
+        return
+    terminalreporter.section("benchmark figures (this run)")
+    for line in path.read_text().splitlines()[2:]:
+        if not line.startswith("!["):
+            terminalreporter.write_line(line)
+    terminalreporter.write_line(f"report, results and plots: {path.parent}"
+                                + ("; recorded into benchmarks/results/ and BENCHMARKS.md" if recording.recording() else
+                                   " (the committed BENCHMARKS.md is unchanged; --record updates it)"))
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import json
 import pytest
 
 import bench_kernels
+import recording
 
 #: Max |kernel - eager| sanity bounds: a broken kernel fails, precision is tests/kernels' job.
 #: The fp16 eager reference itself rounds q, k after normalising, so it is the looser one.
@@ -19,7 +20,8 @@ SANITY = {"float32": 1e-4, "float16": 5e-2}
 @pytest.mark.gpu
 @pytest.mark.skipif(not bench_kernels.gpu_available(), reason=bench_kernels.NEEDS_GPU)
 def test_bench_kernels():
-    path = bench_kernels.run([256, 512], ["float16", "float32"], batch=8, out=None,
+    recording.run_dir().mkdir(parents=True, exist_ok=True)
+    path = bench_kernels.run([256, 512], ["float16", "float32"], batch=8, out=recording.run_dir(),
                              command="python -m pytest benchmarks/test_bench_kernels.py")  # fmt: skip
     report = json.loads(path.read_text())
     assert report["device"] and report["git_revision"] and report["peaks"]["dram_gbps"] > 0

@@ -72,8 +72,6 @@ def test_full_size_models_onnxruntime_parity(variant, full_size, record):
     the tiled pipeline on a real photo, fp32 and fp16 graphs, at two batch sizes."""
     if not full_size:
         pytest.skip("full-size exports take several minutes each on a CPU; run `pytest benchmarks/ --full-size`")
-    import json
-
     import recording
     from swintormer.model import DeblurModel
 
@@ -95,10 +93,6 @@ def test_full_size_models_onnxruntime_parity(variant, full_size, record):
             got = tiled_apply(fn, image, 3, TilingConfig(batch=batch))
             scores[f"{precision}-batch{batch}"] = psnr(got, ref)
             assert scores[f"{precision}-batch{batch}"] >= floor, (variant, precision, batch)
-    path = recording.results_path()
-    doc = json.loads(path.read_text()) if path.is_file() else {}
-    section = doc.get("parity_full_size", {})
-    section.pop("environment", None)
-    section.pop("quick", None)
+    section = recording.previous("parity_full_size")
     section[variant] = scores
     record("parity_full_size", section)

@@ -96,16 +96,10 @@ def test_tile_stride_tradeoff(default_model, record, quick):
 
 def _merge_speed(record, extra: dict) -> None:
     """Add keys to the speed section written by test_backend_speed (same session)."""
-    import json
-
     import recording
 
-    path = recording.results_path()
-    doc = json.loads(path.read_text()) if path.is_file() else {}
-    speed = doc.get("speed", {"backends": {}, "ratios": {}})
+    speed = {"backends": {}, "ratios": {}, **recording.previous("speed")}
     speed.update(extra)
-    speed.pop("environment", None)
-    speed.pop("quick", None)
     record("speed", speed)
 
 
