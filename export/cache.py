@@ -1,13 +1,15 @@
 """The artifact cache: exported graphs and engines, keyed by everything that produced them.
 
 A key hashes the component's weights (its state dict, so an unrelated component's change does
-not invalidate it), the export spec, the precision, the exporter code version and the library
-versions; engines add TensorRT's version and the GPU's compute capability. The root is
+not invalidate it), the export spec, the precision, the source of the code that shapes a graph
+(the networks, their layers and the exporter: an upgrade that changes a graph re-exports it by
+itself) and the library versions; engines add TensorRT's version and the GPU's compute capability. The root is
 ``$SWINTORMER_CACHE`` or ``~/.cache/swintormer-rt``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -17,8 +19,28 @@ from torch import nn
 
 __all__ = ["EXPORTER_VERSION", "cache_root", "module_digest", "artifact_key"]
 
-#: Bump when a change to the export code changes the graphs it writes.
+#: Bump when a change to the export code changes the graphs it writes (the source digest below
+#: catches edits of the files it reads; this covers anything else).
 EXPORTER_VERSION = "1"
+
+#: The sources a graph depends on: packages (every module in them) and modules of this package.
+GRAPH_PACKAGES = ("swintormer.layers", "swintormer.models", "swintormer.diffusion")
+GRAPH_MODULES = ("onnx_export.py", "specs.py", "quantize.py")
+
+
+@functools.lru_cache(maxsize=1)
+def graph_code_digest() -> str:
+    """sha256 of the source files that shape an exported graph (found where they are installed)."""
+    import importlib.util
+
+    files = [Path(__file__).with_name(name) for name in GRAPH_MODULES]
+    for package in GRAPH_PACKAGES:
+        for folder in importlib.util.find_spec(package).submodule_search_locations:
+            files += sorted(Path(folder).glob("*.py"))
+    h = hashlib.sha256()
+    for path in files:
+        h.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def cache_root() -> Path:
@@ -39,5 +61,5 @@ def artifact_key(*parts: str) -> str:
     """A short stable key from the given parts (16 hex digits)."""
     import onnx
 
-    h = hashlib.sha256("|".join((EXPORTER_VERSION, torch.__version__, onnx.__version__, *parts)).encode())
+    h = hashlib.sha256("|".join((EXPORTER_VERSION, graph_code_digest(), torch.__version__, onnx.__version__, *parts)).encode())
     return h.hexdigest()[:16]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -83,6 +86,30 @@ def test_cache_hits_and_invalidation(tmp_path):
         model.restorer.output.weight.add_(0.01)
     changed = export_components(model, specs, Precision.FP32)["restorer"]
     assert not changed.cached and changed.path != first.path
+
+
+def test_cache_key_follows_the_graph_code(tmp_path, monkeypatch):
+    """Editing a layer's source changes every artifact key (an upgrade must not reuse stale graphs)."""
+    import swintormer.export.cache as cache
+
+    before = cache.artifact_key("restorer", "fp32")
+    layers = Path(importlib.util.find_spec("swintormer.layers").submodule_search_locations[0])
+    copy = tmp_path / "layers"
+    shutil.copytree(layers, copy)
+    (copy / "attention.py").write_text((copy / "attention.py").read_text() + "\n# an edit\n")
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args):  # the edited copy in place of the package (the real spec is shared: not mutated)
+        return SimpleNamespace(submodule_search_locations=[str(copy)]) if name == "swintormer.layers" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    cache.graph_code_digest.cache_clear()
+    try:
+        assert cache.artifact_key("restorer", "fp32") != before
+    finally:
+        monkeypatch.undo()
+        cache.graph_code_digest.cache_clear()
+    assert cache.artifact_key("restorer", "fp32") == before
 
 
 def test_tensorrt_check_catches_unsupported_graphs():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from swintormer.layers.precision import fp32
 
@@ -55,8 +54,14 @@ def softmax_one(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """``F.normalize`` computed in float32, returned in ``x``'s dtype (unit vectors are safe in fp16)."""
-    return F.normalize(fp32(x), dim=dim).to(x.dtype)
+    """``F.normalize`` computed in float32, returned in ``x``'s dtype (unit vectors are safe in fp16).
+
+    Written out (``x / max(||x||, 1e-12)``, the same arithmetic) with a broadcast division:
+    ``F.normalize`` expands the norm to ``x``'s shape first, which ONNX exports as an ``Expand``
+    that materialises a full-size copy (8% of the default model's ONNX Runtime time).
+    """
+    xf = fp32(x)
+    return (xf / torch.linalg.vector_norm(xf, dim=dim, keepdim=True).clamp_min(1e-12)).to(x.dtype)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
