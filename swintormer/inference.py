@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from swintormer.backends import BackendRequest, get_backend
+from swintormer.backends import BackendRequest, get_backend, resolve_backend
 from swintormer.backends.torch import resolve_device
 from swintormer.export.deploy import DeploymentOptions, build_deployment
 from swintormer.export.specs import Precision
@@ -26,21 +26,25 @@ log = logging.getLogger(__name__)
 def tile_function(
     model: DeblurModel, backend: str = "torch", tiling: TilingConfig = TilingConfig(), request: BackendRequest = BackendRequest()
 ) -> TileFn:
-    """The tile function of ``backend`` for ``model``, checked against ``tiling``.
+    """The tile function of ``backend`` (a row of the backend table, or ``"auto"``) for ``model``,
+    checked against ``tiling``.
 
     Graph backends get their graphs exported (and, for TensorRT, built) for ``tiling.tile`` and
     batches up to ``tiling.batch`` on first use; later calls are cache hits.
     """
-    entry = get_backend(backend)
+    chosen = resolve_backend(backend, request)
+    if chosen != backend:
+        log.info("backend auto: %s (the fastest installed here for %s)", chosen, request.precision)
+    entry = get_backend(chosen)
     entry.check(request)
     tiling.validate(model.size_multiple)
     graphs = None
     if entry.graphs:
         options = DeploymentOptions(
-            tiling=tiling, max_batch=tiling.batch, precision=Precision(request.precision), verify=False,
+            tiling=tiling, max_batch=tiling.batch, precision=Precision(entry.graph_precision(request.precision)), verify=False,
             engines=entry.graphs == "engines", prior=request.settings,
         )
-        log.info("%s backend: %s graphs (exported once into the artifact cache)", backend, request.precision)
+        log.info("%s backend: %s graphs (exported once into the artifact cache)", backend, entry.graph_precision(request.precision))
         deployment = build_deployment(model, None, options)
         graphs = deployment.graph_paths(entry.graphs)
     return entry.factory()(model, request, graphs)
@@ -52,4 +56,6 @@ def describe(backend: str, request: BackendRequest) -> str:
         return str(resolve_device(request.device))
     if backend == "onnxruntime":
         return f"onnxruntime/{request.provider}"
+    if backend == "openvino":
+        return f"openvino/cpu-{request.precision}"
     return backend

@@ -14,6 +14,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPSTREAM = FIXTURES / "upstream"
 
 torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+# Commands under test compute with torch unless a test picks a backend: `auto` would export graphs
+# (a minute each) for every model and tiling the command-line tests use. tests/test_backends.py
+# tests `auto` itself.
+os.environ.setdefault("SWINTORMER_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session", autouse=True)

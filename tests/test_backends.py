@@ -24,8 +24,8 @@ def _choices(command: str, option: str) -> list[str]:
 
 
 def test_command_line_choices_are_the_table():
-    assert _choices("deblur", "--backend") == list(BACKENDS) == ["torch", "onnxruntime", "tensorrt"]
-    assert _choices("eval", "--backend") == list(BACKENDS)
+    assert _choices("deblur", "--backend") == ["auto", *BACKENDS] and list(BACKENDS) == ["torch", "onnxruntime", "openvino", "tensorrt"]
+    assert _choices("eval", "--backend") == ["auto", *BACKENDS]
     assert set(_choices("deblur", "--precision")) == {p for b in BACKENDS.values() for p in b.precisions}
     for backend in BACKENDS.values():
         assert callable(backend.factory())  # every row's module exports its factory
@@ -33,7 +33,7 @@ def test_command_line_choices_are_the_table():
 
 def test_dispatch_errors_say_what_to_do():
     model = DeblurModel.load()
-    with pytest.raises(SwintormerError, match="unknown backend 'jax'; choose one of torch, onnxruntime, tensorrt"):
+    with pytest.raises(SwintormerError, match="unknown backend 'jax'; choose one of auto, torch, onnxruntime, openvino, tensorrt"):
         tile_function(model, "jax")
     with pytest.raises(SwintormerError, match="backend torch runs fp32, not fp16; fp16 needs --backend onnxruntime or tensorrt"):
         tile_function(model, "torch", request=BackendRequest(precision="fp16"))
@@ -76,3 +76,27 @@ def test_build_engines_script_is_the_export_command():
         assert option in res.stdout
     res = subprocess.run([sys.executable, "-m", "swintormer", "export", "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "usage: swintormer export" in res.stdout and "build_deployment" in res.stdout
+
+
+def test_auto_picks_the_fastest_installed_backend_for_the_precision():
+    """CPU order: openvino, onnxruntime, torch (the benchmark's measured order); a precision narrows it."""
+    from swintormer.backends import resolve_backend
+
+    assert resolve_backend("torch") == "torch"  # an explicit choice is kept
+    cpu = BackendRequest(device="cpu")
+    assert resolve_backend("auto", cpu) == ("openvino" if BACKENDS["openvino"].installed() else "onnxruntime")
+    assert resolve_backend("auto", BackendRequest(device="cpu", precision="fp16")) == "onnxruntime"
+    assert resolve_backend("auto", BackendRequest(device="cpu", precision="bf16")) == "openvino"
+    from swintormer.export.trt_engine import tensorrt_status
+
+    if not tensorrt_status()[0]:  # on a CUDA device without TensorRT: torch, and fp16 there is TensorRT's alone
+        assert resolve_backend("auto", BackendRequest(device="cuda")) == "torch"
+        with pytest.raises(SwintormerError, match="no backend installed here runs fp16 .*fp16 needs onnxruntime or tensorrt"):
+            resolve_backend("auto", BackendRequest(device="cuda", precision="fp16"))
+
+
+def test_auto_is_the_command_line_default(monkeypatch):
+    monkeypatch.delenv("SWINTORMER_BACKEND", raising=False)
+    assert build_parser("deblur").parse_args(["deblur", "x.png", "-o", "y.png"]).backend == "auto"
+    monkeypatch.setenv("SWINTORMER_BACKEND", "onnxruntime")
+    assert build_parser("deblur").parse_args(["deblur", "x.png", "-o", "y.png"]).backend == "onnxruntime"

@@ -7,6 +7,7 @@ CPU here; CUDA or TensorRT execution providers are used when the installed onnxr
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -51,6 +52,8 @@ class OrtSession:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # the command line's default: no spinning
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own exception types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from swintormer.backends import BACKENDS, PROVIDERS, BackendRequest
@@ -95,7 +96,10 @@ def apply_threads(args: argparse.Namespace) -> int:
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("backend")
     lines = "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values())
-    group.add_argument("--backend", choices=list(BACKENDS), default="torch", help=f"{lines} (default torch)")
+    default = os.environ.get("SWINTORMER_BACKEND", "auto")
+    group.add_argument("--backend", choices=["auto", *BACKENDS], default=default,
+                       help=f"auto: the fastest installed here (GPU: tensorrt, torch; CPU: openvino, onnxruntime, torch; "
+                       f"graphs are exported once, on first use); {lines} (default {default}; $SWINTORMER_BACKEND sets it)")
     precisions = sorted({p for b in BACKENDS.values() for p in b.precisions})
     group.add_argument("--precision", choices=precisions, default="fp32",
                        help="graph precision: " + ", ".join(f"{b.name} {'/'.join(b.precisions)}" for b in BACKENDS.values()) + " (default fp32)")
@@ -119,14 +123,16 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 def model_tile_fn(args: argparse.Namespace):
     """``(model, prior settings, tile function, where it runs)`` from the model, prior, tiling and backend options."""
+    from swintormer.backends import resolve_backend
     from swintormer.inference import describe, tile_function
 
     tiling = tiling_config(args)
     model = load_model(args)
     settings = model.settings(args.prior_steps, args.seed)
     request = backend_request(args, settings)
-    fn = tile_function(model, args.backend, tiling, request)
-    return model, settings, fn, describe(args.backend, request)
+    backend = resolve_backend(args.backend, request)
+    fn = tile_function(model, backend, tiling, request)
+    return model, settings, fn, describe(backend, request)
 
 
 def add_prior_options(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ tokens per window, ``Bw = B * (H/M) * (W/M)`` windows, ``h`` heads, ``d`` channe
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
@@ -194,32 +195,40 @@ def channel_attention(
 
 
 def window_branch(
-    qkv: torch.Tensor, num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None
+    qkv: torch.Tensor | Sequence[torch.Tensor], num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor,
+    mask: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Swintormer's window branch: ``[Bw, 3C', M, M]`` (its q, k, v) -> ``[Bw, C', M, M]``."""
-    bw, _, m, _ = qkv.shape
-    q, k, v = (t.reshape(bw, num_heads, -1, m * m).transpose(-2, -1) for t in qkv.chunk(3, dim=1))
+    """Swintormer's window branch: ``[Bw, 3C', M, M]`` (its q, k, v; or the three ``[Bw, C', M, M]``)
+    -> ``[Bw, C', M, M]``."""
+    parts = qkv.chunk(3, dim=1) if isinstance(qkv, torch.Tensor) else qkv
+    bw, _, m, _ = parts[0].shape
+    q, k, v = (t.reshape(bw, num_heads, -1, m * m).transpose(-2, -1) for t in parts)
     out = window_attention(q, k, v, logit_scale, bias, mask)  # [Bw, h, N, d]
     return out.transpose(-2, -1).reshape(bw, -1, m, m)
 
 
-def channel_branch(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Swintormer's channel branch inside each window: ``[Bw, 3C', M, M] -> [Bw, C', M, M]``."""
-    bw, _, m, _ = qkv.shape
-    q, k, v = (t.reshape(bw, num_heads, -1, m * m) for t in qkv.chunk(3, dim=1))
+def channel_branch(qkv: torch.Tensor | Sequence[torch.Tensor], num_heads: int) -> torch.Tensor:
+    """Swintormer's channel branch inside each window: ``[Bw, 3C', M, M]`` (or its three parts)
+    -> ``[Bw, C', M, M]``."""
+    parts = qkv.chunk(3, dim=1) if isinstance(qkv, torch.Tensor) else qkv
+    bw, _, m, _ = parts[0].shape
+    q, k, v = (t.reshape(bw, num_heads, -1, m * m) for t in parts)
     out = channel_attention(q, k, v, temperature=None, use_softmax_one=True)  # [Bw, h, d, N]
     return out.reshape(bw, -1, m, m)
 
 
 def swin_channel_attention(
-    qkv: torch.Tensor, num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None
+    qkv: torch.Tensor | Sequence[torch.Tensor], num_heads: int, logit_scale: torch.Tensor, bias: torch.Tensor,
+    mask: torch.Tensor | None,
 ) -> torch.Tensor:
     """Both branches of Swintormer's attention on the per-window qkv: ``[Bw, 3C, M, M] -> [Bw, C, M, M]``.
 
     The first half of the channels feeds the window branch, the second the channel branch; the
     outputs are concatenated in that order (what ``project_out`` takes), still in windows.
+    ``qkv`` may also be its six ``[Bw, C/2, M, M]`` parts (window q, k, v, channel q, k, v), as
+    the exported graphs compute them (no Split copies).
     """
-    spatial, channel = qkv.chunk(2, dim=1)
+    spatial, channel = qkv.chunk(2, dim=1) if isinstance(qkv, torch.Tensor) else (qkv[:3], qkv[3:])
     return torch.cat([window_branch(spatial, num_heads, logit_scale, bias, mask), channel_branch(channel, num_heads)], dim=1)
 
 

@@ -21,7 +21,7 @@ import torch
 from swintormer.errors import SwintormerError
 from swintormer.kernels import SUPPORTED_DTYPES, is_interpreting
 
-__all__ = ["BACKENDS", "check_backend", "fused_swin_attention", "fused_transposed_attention", "use_kernels"]
+__all__ = ["BACKENDS", "check_backend", "exporting", "fused_swin_attention", "fused_transposed_attention", "use_kernels"]
 
 BACKENDS = ("auto", "torch", "triton")
 
@@ -32,8 +32,12 @@ def triton_installed() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def _exporting() -> bool:
+def exporting() -> bool:
+    """Whether the module runs under an exporter or tracer (a graph is being written, not computed)."""
     return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+_exporting = exporting
 
 
 def check_backend(backend: str) -> None:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from swintormer.layers.backend import exporting
 from swintormer.layers.precision import fp32
 
 __all__ = ["ChannelLayerNorm", "GroupNorm32", "RestormerLayerNorm"]
@@ -24,8 +25,20 @@ class ChannelLayerNorm(nn.Module):
         self.body = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W] -> [B, C, H, W]``, computed in float32 and returned in ``x``'s dtype."""
+        """``[B, C, H, W] -> [B, C, H, W]``, computed in float32 and returned in ``x``'s dtype.
+
+        In an exported graph the same statistics are taken over axis 1 directly (no transposes
+        around a last-axis LayerNorm; runtimes fuse the pattern into one normalisation over
+        channels: OpenVINO's MVN).
+        """
         b = self.body
+        if exporting():
+            xf = fp32(x)
+            mu = xf.mean(1, keepdim=True)
+            centred = xf - mu
+            var = (centred * centred).mean(1, keepdim=True)
+            y = centred / torch.sqrt(var + b.eps) * fp32(b.weight)[:, None, None] + fp32(b.bias)[:, None, None]
+            return y.to(x.dtype)
         y = F.layer_norm(fp32(x.permute(0, 2, 3, 1)), b.normalized_shape, fp32(b.weight), fp32(b.bias), b.eps)
         return y.to(x.dtype).permute(0, 3, 1, 2)
 

@@ -20,8 +20,9 @@ from swintormer.layers.attention import (
     unwindow,
     window_partition,
 )
-from swintormer.layers.backend import fused_swin_attention, use_kernels
+from swintormer.layers.backend import exporting, fused_swin_attention, use_kernels
 from swintormer.layers.norms import ChannelLayerNorm
+from swintormer.layers.projection import chunked_conv
 from swintormer.models.config import RestorerConfig
 from swintormer.models.unet import PriorEmbed, UNetBody
 from swintormer.padding import crop_to, pad_to_multiple
@@ -76,8 +77,11 @@ class SwinChannelAttention(nn.Module):
         if s:
             x = torch.roll(x, shifts=(-s, -s), dims=(2, 3))
         windows = window_partition(x, m)  # [Bw, C, M, M]
-        qkv = self.qkv_dwconv(self.qkv(windows))
-        if use_kernels(self.attention_backend, qkv, self.logit_scale, *self.cpb_mlp.parameters()):
+        if exporting():  # a graph: the six q/k/v chunks as six convolutions, no Split copies
+            qkv = chunked_conv(windows, self.qkv, 6, self.qkv_dwconv)
+        else:
+            qkv = self.qkv_dwconv(self.qkv(windows))
+        if not exporting() and use_kernels(self.attention_backend, qkv, self.logit_scale, *self.cpb_mlp.parameters()):
             fused = fused_swin_attention(qkv, self.logit_scale, self.position_bias_table(), h, s, (height, width))
             return self.project_out(fused)  # 1x1: commutes with window_reverse and the roll back
         mask = shift_window_mask(height, width, m, s, x.device) if s else None
@@ -96,7 +100,7 @@ class GatedFFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C, H, W]``."""
-        x1, x2 = self.project_in(x).chunk(2, dim=1)
+        x1, x2 = chunked_conv(x, self.project_in, 2) if exporting() else self.project_in(x).chunk(2, dim=1)
         return self.project_out(x1 * x2)
 
 

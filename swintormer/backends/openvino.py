@@ -1,0 +1,134 @@
+"""OpenVINO backend: the exported ONNX graphs read by OpenVINO's own ONNX frontend, on the CPU.
+
+``fp32`` runs the fp32 graph at fp32 (``INFERENCE_PRECISION_HINT=f32``: OpenVINO would otherwise
+pick bf16 by itself on CPUs that have it); ``bf16`` runs the same fp32 graph with bf16 inference
+precision, which OpenVINO applies to convolutions and matmuls on CPUs with bf16 units
+(AVX512-BF16, AMX) and keeps norms, softmax and reductions in fp32. A CPU without bf16 units is
+refused rather than emulated (slower than fp32). ``int8`` runs the QDQ graph of
+``--precision int8`` (OpenVINO executes the quantized Conv/MatMul in int8).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import platform
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from swintormer.backends import BackendRequest
+from swintormer.backends.compose import graph_tile_fn
+from swintormer.errors import SwintormerError
+from swintormer.model import DeblurModel
+from swintormer.tiling import TileFn
+
+__all__ = ["OvSession", "bf16_units", "check_precision", "tile_fn"]
+
+log = logging.getLogger(__name__)
+
+#: run precision -> OpenVINO's INFERENCE_PRECISION_HINT (the graph's own types for int8)
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+#: /proc/cpuinfo flags of CPUs that compute bf16 natively (x86 AVX512-BF16 / AMX, Arm BF16)
+BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+
+
+def _ov():
+    try:
+        import openvino
+    except ImportError:
+        raise SwintormerError("OpenVINO is not installed: pip install 'swintormer[openvino]' (or pip install openvino)") from None
+    return openvino
+
+
+@functools.lru_cache(maxsize=1)
+def _core():
+    return _ov().Core()
+
+
+def bf16_units(cpuinfo: str | None = None) -> str | None:
+    """The CPU feature that gives this machine bf16 arithmetic (``avx512_bf16``, ...), or None.
+
+    ``cpuinfo``: the text of ``/proc/cpuinfo`` (read when None; None off Linux).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags.update(line.split(":", 1)[-1].split())
+    return next((f for f in BF16_FLAGS if f in flags), None)
+
+
+def check_precision(precision: str) -> None:
+    """Refuse a precision OpenVINO cannot run well here, saying what to use instead."""
+    if precision not in HINTS:
+        raise SwintormerError(f"the openvino backend runs {', '.join(HINTS)}, not {precision}")
+    if precision == "bf16":
+        unit = bf16_units()
+        caps = _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if unit is None or "BF16" not in caps:
+            raise SwintormerError(
+                f"--precision bf16 needs a CPU with bf16 units (AVX512-BF16 or AMX on x86, BF16 on Arm); this "
+                f"{platform.processor() or platform.machine()} has none, and emulated bf16 is slower than fp32: use "
+                f"--precision fp32 (or int8)")
+
+
+class OvSession:
+    """One ONNX graph compiled by OpenVINO for the CPU: ``session(**inputs) -> first output``.
+
+    Compiled for throughput: OpenVINO splits the cores into streams (one per core on a small
+    machine) and a batch of tiles is cut into one part per stream, run at once. On the default
+    model (dim 16) one stream per core is about twice as fast per tile as one stream over all cores
+    (2-core EPYC, bf16: 31 against 68 ms), whose threads mostly wait for each other.
+    ``threads``: ``INFERENCE_NUM_THREADS`` over all streams (0: OpenVINO's choice, one per core).
+    """
+
+    def __init__(self, path: str | Path, precision: str = "fp32", threads: int = 0) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise SwintormerError(f"ONNX file not found: {path}")
+        check_precision(precision)
+        config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "THROUGHPUT"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        core = _core()
+        try:
+            self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise SwintormerError(f"OpenVINO cannot compile {path}: {exc}") from None
+        streams = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self.requests = [self.compiled.create_infer_request() for _ in range(streams)]
+        self.path, self.precision = path, precision
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+
+    def __call__(self, **inputs: np.ndarray | torch.Tensor) -> np.ndarray:
+        feed = {k: np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+        unknown = set(feed) - set(self.input_names)
+        if unknown:
+            raise SwintormerError(f"{self.path.name} has no inputs {sorted(unknown)}; it takes {self.input_names}")
+        batch = next(iter(feed.values())).shape[0]
+        bounds = np.linspace(0, batch, min(batch, len(self.requests)) + 1).astype(int)
+        parts = [(request, {k: v[lo:hi] for k, v in feed.items()}) for request, lo, hi in zip(self.requests, bounds, bounds[1:])]
+        for request, part in parts:
+            request.start_async(part)
+        for request, _ in parts:
+            request.wait()
+        output = self.compiled.outputs[0]
+        return np.concatenate([request.get_tensor(output).data for request, _ in parts])  # a copy: requests reuse buffers
+
+
+def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:
+    """The backend's factory: ``graphs`` are the model's exported ONNX files by component."""
+    if not graphs:
+        raise SwintormerError("the openvino backend needs the exported graphs (swintormer.inference.tile_function builds them)")
+    sessions = {}
+    for name, path in graphs.items():
+        session = OvSession(path, request.precision, request.threads)
+        sessions[name] = lambda _s=session, **feed: torch.from_numpy(_s(**feed))
+    return graph_tile_fn(sessions, request.settings or model.prior, model.scheduler)
