@@ -170,6 +170,24 @@ def _int8(sec: dict) -> list[str]:
     return lines + [*(f"- {n}" for n in sec.get("notes", [])), ""]
 
 
+def _cpu_backends(sec: dict) -> list[str]:
+    lines = [f"### CPU backends per {sec['tile']}x{sec['tile']} tile ({sec['model']}, batch {sec['batch']})", _env_line(sec), ""]
+    rows = [[k, f"{v['ms_per_tile']:.1f}", f"{v['vs_torch']:.2f}x", f"{v['psnr_vs_torch_db']:.1f}"] for k, v in sec["rows"].items()]
+    lines += _table(["backend precision", "ms per tile", "vs torch eager", "PSNR vs fp32 torch (dB)"], rows)
+    return lines + ["", f"Medians of {sec['repeats']} interleaved repeats; torch eager is the reference (the upstream code's speed within 7% here).", ""]
+
+
+def _photo_floor(sec: dict) -> list[str]:
+    lines = [f"### A {sec['photo']} against its fp32 roofline floor", _env_line(sec), ""]
+    lines += [f"{sec['tiles']} tiles of {sec['gflop_per_tile']:.2f} GFLOP at the fp32 matmul rate measured in the same run "
+              f"({sec['fp32_peak_gflops']:.0f} GFLOP/s): a floor of **{sec['floor_s']:.2f} s**.", ""]
+    rows = [[k, f"{v['seconds']:.2f}", f"{v['vs_floor']:.2f}x", f"{v['peak_rss_mb']:.0f}", f"{v['psnr_vs_torch_db']:.1f}"]
+            for k, v in sec["rows"].items()]
+    lines += _table(["backend precision", "computed (s)", "vs floor", "peak RSS (MB)", "PSNR vs fp32 torch (dB)"], rows)
+    lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + "."]
+    return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
+
+
 def _estimate(sec: dict) -> list[str]:
     lines = ["### Roofline estimate (not a measurement)", _env_line(sec), ""]
     rows = [[k, v["model"], v["precision"], f"{v['gflop_per_tile']:.1f}", f"{v['mbytes_per_tile']:.0f}", f"{v['tiles_per_s']:.0f}", v["bound"]]
@@ -238,6 +256,7 @@ def write_report(out: Path, results: Path = RESULTS) -> Path:
         lines += [f"## {path.stem}", ""]
         for key, fn in (("cost", _cost), ("parity", _parity), ("parity_full_size", _parity_full), ("speed", lambda s: _speed(s, plots)),
                         ("memory", lambda s: _memory(s, plots)), ("server_latency", _server_latency), ("replicas", _replicas), ("int8", _int8),
+                        ("cpu_backends", _cpu_backends), ("photo_floor", _photo_floor),
                 ("estimate", _estimate)):
             if key in doc:
                 lines += fn(doc[key])

@@ -53,6 +53,12 @@ class DeploymentOptions:
     instances: int = 1
     #: instances of the server's pipeline model: requests deblurred at once, their tiles batched together
     pipelines: int = 2
+    #: what runs the graphs inside the cpu flavour's python models: onnxruntime or openvino
+    runtime: str = "onnxruntime"
+    #: inference precision of the runtime when it differs from the graphs' (openvino: "bf16" on fp32 graphs)
+    inference_precision: str = ""
+    #: CPU threads of each network model instance (0: the runtime's choice)
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.flavour not in ("cpu", "gpu"):
@@ -61,7 +67,20 @@ class DeploymentOptions:
             raise SwintormerError(f"--max-pixels must be >= 1, got {self.max_pixels}")
         if self.instances < 1 or self.pipelines < 1:
             raise SwintormerError(f"--instances and --pipelines must be >= 1, got {self.instances} and {self.pipelines}")
+        if self.precision == "bf16":  # bf16 is OpenVINO's inference precision over the fp32 graphs
+            object.__setattr__(self, "precision", Precision.FP32)
+            object.__setattr__(self, "inference_precision", "bf16")
         object.__setattr__(self, "precision", Precision(self.precision))
+        if self.runtime not in ("onnxruntime", "openvino"):
+            raise SwintormerError(f"--runtime must be onnxruntime or openvino, got {self.runtime!r}")
+        if self.inference_precision and (self.runtime != "openvino" or self.flavour != "cpu"):
+            raise SwintormerError("--precision bf16 runs on OpenVINO in the cpu flavour: add --runtime openvino --flavour cpu")
+        if self.runtime == "openvino":
+            from swintormer.backends.openvino import check_precision
+
+            check_precision(self.inference_precision or self.precision.value)
+        if self.threads < 0:
+            raise SwintormerError(f"--threads must be >= 0, got {self.threads}")
 
     @property
     def batch(self) -> int:
@@ -139,7 +158,8 @@ def build_deployment(model: DeblurModel, out: str | Path | None, options: Deploy
             limits=ServingLimits(model.in_channels, options.max_pixels, options.tiling),
             prior=(options.prior or model.prior) if model.has_prior else None,
             scheduler=model.scheduler if model.has_prior else None, model_name=model.name, instances=options.instances,
-            pipelines=options.pipelines,
+            pipelines=options.pipelines, runtime=options.runtime,
+            run_precision=options.inference_precision or options.precision.value, threads=options.threads,
         )
         deployment.models = write_repository(out, plan)
         deployment.repository = out

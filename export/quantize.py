@@ -81,7 +81,9 @@ def quantize_restorer(fp32_path: Path, out_path: Path, spec: ExportSpec, tiles: 
         quantize_static(
             str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS),
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": True},
+            # Conv/MatMul outputs stay float: the channel norms read convolution outputs directly
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": True,
+                           "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)},
         )
         tmp.replace(out_path)
     finally:

@@ -39,9 +39,10 @@ def other_checkpoint(folder: Path) -> Path:
     return save_checkpoint(folder / "plain.safetensors", model.components(), model.metadata())
 
 
-def build_repository(checkpoint: Path | None, out: Path, flavour: str = "cpu") -> DeblurModel:
+def build_repository(checkpoint: Path | None, out: Path, flavour: str = "cpu", **options) -> DeblurModel:
+    """The repository of ``checkpoint`` (None: the bundled default); ``options``: more DeploymentOptions."""
     model = DeblurModel.load(checkpoint)
-    build_deployment(model, out, DeploymentOptions(tiling=TILING, flavour=flavour, max_pixels=MAX_PIXELS, verify=False))
+    build_deployment(model, out, DeploymentOptions(tiling=TILING, flavour=flavour, max_pixels=MAX_PIXELS, verify=False, **options))
     return model
 
 

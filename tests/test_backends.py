@@ -87,9 +87,7 @@ def test_auto_picks_the_fastest_installed_backend_for_the_precision():
     assert resolve_backend("auto", cpu) == ("openvino" if BACKENDS["openvino"].installed() else "onnxruntime")
     assert resolve_backend("auto", BackendRequest(device="cpu", precision="fp16")) == "onnxruntime"
     assert resolve_backend("auto", BackendRequest(device="cpu", precision="bf16")) == "openvino"
-    from swintormer.export.trt_engine import tensorrt_status
-
-    if not tensorrt_status()[0]:  # on a CUDA device without TensorRT: torch, and fp16 there is TensorRT's alone
+    if not BACKENDS["tensorrt"].installed():  # on a CUDA device without TensorRT: torch, and fp16 there is TensorRT's alone
         assert resolve_backend("auto", BackendRequest(device="cuda")) == "torch"
         with pytest.raises(SwintormerError, match="no backend installed here runs fp16 .*fp16 needs onnxruntime or tensorrt"):
             resolve_backend("auto", BackendRequest(device="cuda", precision="fp16"))

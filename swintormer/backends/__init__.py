@@ -132,11 +132,8 @@ def resolve_backend(name: str, request: BackendRequest = BackendRequest()) -> st
         backend = BACKENDS[candidate]
         if request.precision not in backend.precisions or not backend.installed():
             continue
-        if candidate == "tensorrt":
-            from swintormer.export.trt_engine import tensorrt_status
-
-            if not tensorrt_status()[0]:
-                continue
+        if candidate == "tensorrt" and not _on_gpu("auto"):  # TensorRT needs a visible GPU too
+            continue
         return candidate
     present = [b for b in order if BACKENDS[b].installed()]
     raise SwintormerError(f"no backend installed here runs {request.precision} (present: {', '.join(present)}); "

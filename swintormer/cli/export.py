@@ -35,13 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_tile_options(p, batch_help="largest tile batch of the graphs and engines, and the server's chunk size")
     add_prior_options(p)
     g = p.add_argument_group("deployment")
-    g.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+    g.add_argument("--precision", choices=("fp32", "fp16", "int8", "bf16"), default="fp32",
                    help="graph precision: fp16 keeps norms/softmax in fp32; int8 is a QDQ graph (int8 Conv/MatMul, calibrated "
-                   "on training photographs; prior-free models); default fp32")
+                   "on training photographs; prior-free models); bf16: fp32 graphs that OpenVINO runs in bf16 "
+                   "(--runtime openvino, CPUs with bf16 units); default fp32")
+    g.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
+                   help="what runs the graphs inside the cpu flavour's python models (default onnxruntime)")
     g.add_argument("--dynamic-hw", action="store_true", help="restorer graph/engine takes any size from --tile to 4x --tile (models without a prior)")
     g.add_argument("--max-pixels", type=int, default=ServingLimits.max_pixels,
                    help=f"largest image the server accepts, in pixels (default {ServingLimits.max_pixels:,})")
-    g.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu", help="cpu: ONNX Runtime inside python models; gpu: tensorrt_plan models (default cpu)")
+    g.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu: ONNX Runtime or OpenVINO (--runtime) inside python models; gpu: tensorrt_plan models (default cpu)")
     g.add_argument("--instances", type=int, default=1, help="instances of each network model in the server (default 1)")
     g.add_argument("--pipelines", type=int, default=2,
                    help="instances of the pipeline model: requests the server deblurs at once, their tiles batched "
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     options = DeploymentOptions(
         tiling=tiling, precision=args.precision, flavour=args.flavour, dynamic_hw=args.dynamic_hw,
         max_pixels=args.max_pixels, prior=settings, force=args.force, instances=args.instances, pipelines=args.pipelines,
+        runtime=args.runtime, threads=args.threads,
     )
     deployment = build_deployment(model, Path(args.out), options)
     if args.check and not _check(model, deployment, options.precision):

@@ -62,6 +62,10 @@ class RepositoryPlan:
     instances: int = 1
     #: instances of the pipeline model: requests deblurred at once (their tiles batch together)
     pipelines: int = 2
+    #: the cpu flavour's graph runtime (onnxruntime or openvino), its precision and threads per instance
+    runtime: str = "onnxruntime"
+    run_precision: str = "fp32"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.flavour not in ("cpu", "gpu"):
@@ -110,7 +114,8 @@ def _network_config(plan: RepositoryPlan, spec: ExportSpec) -> ModelConfig:
     )
     if plan.flavour == "gpu":
         return ModelConfig(platform="tensorrt_plan", kind="KIND_GPU", **common)
-    return ModelConfig(backend="python", kind="KIND_CPU", parameters={"artifact": "model.onnx"}, **common)
+    params = {"artifact": "model.onnx", "runtime": plan.runtime, "precision": plan.run_precision, "threads": str(plan.threads)}
+    return ModelConfig(backend="python", kind="KIND_CPU", parameters=params, **common)
 
 
 def _pipeline_config(plan: RepositoryPlan) -> ModelConfig:

@@ -1,7 +1,8 @@
-"""Triton python model for one exported network (`restorer`, `encoder`, `denoiser`) on ONNX Runtime.
+"""Triton python model for one exported network (`restorer`, `encoder`, `denoiser`) on a CPU runtime.
 
 The CPU flavour's stand-in for a `tensorrt_plan` model: same name, tensors and batching; the
-graph is `model.onnx` beside this file, run by `swintormer.backends.onnxruntime.OrtSession`.
+graph is `model.onnx` beside this file, run by `swintormer.backends.onnxruntime.OrtSession` or
+`swintormer.backends.openvino.OvSession` (config parameters `runtime`, `precision`, `threads`).
 """
 
 import json
@@ -10,15 +11,27 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from swintormer.backends.onnxruntime import OrtSession
 from swintormer.serving.glue import model_parameters, respond
+
+
+def open_session(path: Path, params: dict):
+    """The graph at ``path`` in the runtime the config names (onnxruntime when it names none)."""
+    threads = int(params.get("threads", "0") or 0)
+    if params.get("runtime", "onnxruntime") == "openvino":
+        from swintormer.backends.openvino import OvSession
+
+        return OvSession(path, params.get("precision", "fp32"), threads)
+    from swintormer.backends.onnxruntime import OrtSession
+
+    return OrtSession(path, threads=threads)
 
 
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         folder = Path(args["model_repository"]) / args["model_version"]
-        self.session = OrtSession(folder / model_parameters(args).get("artifact", "model.onnx"))
+        params = model_parameters(args)
+        self.session = open_session(folder / params.get("artifact", "model.onnx"), params)
         self.inputs = [i["name"] for i in config["input"]]
         self.output = config["output"][0]["name"]
 
