@@ -1,8 +1,8 @@
 """The CPU backends side by side: per tile, and a 1680x1120 photo against its fp32 roofline floor.
 
 Per 256x256 tile (batch 8, interleaved repeats): torch eager (the reference: it matches the
-upstream code's speed within 7% here), ONNX Runtime fp32, OpenVINO fp32, bf16 (where the CPU has
-bf16 units) and int8. End to end: ``benchmarks/memory_probe.py`` in a fresh process per
+upstream code's speed within 7% here), ONNX Runtime fp32 and int8, OpenVINO fp32 and bf16 (where the
+CPU has bf16 units). End to end: ``benchmarks/memory_probe.py`` in a fresh process per
 backend (what ``swintormer deblur`` computes and reports, start-up apart) with its peak RSS;
 the floor is the photo's FLOPs (tiles x fvcore MACs x 2) at this CPU's fp32 matmul rate,
 measured in the same run. Issue 18's goals (recorded as met or not): a backend within 3x of the
@@ -32,13 +32,14 @@ PHOTO = (1680, 1120)
 TILING = TilingConfig(batch=8)
 
 
-def _runs() -> list[tuple[str, str]]:
-    """(backend, precision) pairs this machine can run, the reference first."""
-    runs = [("torch", "fp32"), ("onnxruntime", "fp32")]
+def _runs(quick: bool) -> list[tuple[str, str]]:
+    """(backend, precision) pairs this machine can run, the reference first (int8 outside --quick:
+    benchmarks/test_int8.py measures it in CI)."""
+    runs = [("torch", "fp32"), ("onnxruntime", "fp32")] + ([] if quick else [("onnxruntime", "int8")])
     if BACKENDS["openvino"].installed():
         from swintormer.backends.openvino import bf16_units
 
-        runs += [("openvino", "fp32")] + ([("openvino", "bf16")] if bf16_units() else []) + [("openvino", "int8")]
+        runs += [("openvino", "fp32")] + ([("openvino", "bf16")] if bf16_units() else [])
     return runs
 
 
@@ -59,7 +60,7 @@ def _timed(fn) -> float:
 def test_per_tile(default_model, record, quick):
     tiles = torch.rand(TILING.batch, 3, TILING.tile, TILING.tile, generator=torch.Generator().manual_seed(0))
     origins = [(0, 0)] * TILING.batch
-    fns = {f"{b} {p}": tile_function(default_model, b, TILING, BackendRequest(precision=p)) for b, p in _runs()}
+    fns = {f"{b} {p}": tile_function(default_model, b, TILING, BackendRequest(precision=p)) for b, p in _runs(quick)}
     ref = fns["torch fp32"](tiles, origins)
     times: dict[str, list[float]] = {k: [] for k in fns}
     quality = {}
@@ -92,17 +93,17 @@ def test_photo_against_its_floor(default_model, record, quick, tmp_path):
     floor_s = n_tiles * 2 * macs / 1e9 / peak
     repeats = 1 if quick else 3
     results: dict[str, list[dict]] = {}
-    for _ in range(repeats):  # interleaved: each round runs every backend once
-        for backend, precision in _runs():
+    for i in range(repeats):  # interleaved: each round runs every backend once
+        for backend, precision in _runs(quick):
             key = f"{backend} {precision}"
-            results.setdefault(key, []).append(_probe(backend, precision, tmp_path / f"{backend}-{precision}.npy"))
-    ref = np.load(tmp_path / "torch-fp32.npy").astype(np.float64) / 255
+            results.setdefault(key, []).append(_probe(backend, precision, tmp_path / f"{backend}-{precision}-{i}.npy"))
+    ref = np.load(tmp_path / "torch-fp32-0.npy").astype(np.float64) / 255
     rows = {}
     for key, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
-        out = np.load(tmp_path / f"{key.replace(' ', '-')}.npy").astype(np.float64) / 255
+        outs = [np.load(tmp_path / f"{key.replace(' ', '-')}-{i}.npy").astype(np.float64) / 255 for i in range(repeats)]
         rows[key] = {"seconds": seconds, "vs_floor": seconds / floor_s, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                     "psnr_vs_torch_db": psnr(out, ref)}
+                     "psnr_vs_torch_db": min(psnr(out, ref) for out in outs)}  # the worst repeat
     best = min((k for k in rows if rows[k]["psnr_vs_torch_db"] >= 50), key=lambda k: rows[k]["seconds"])
     goals = {f"within 3x of the floor ({best})": rows[best]["vs_floor"] <= 3.0,
              "onnxruntime peak RSS <= torch's": rows["onnxruntime fp32"]["peak_rss_mb"] <= rows["torch fp32"]["peak_rss_mb"]}

@@ -5,7 +5,7 @@ turns a :class:`~swintormer.model.DeblurModel` into the tile function the tiler 
 
 - ``torch``: the PyTorch modules (:mod:`swintormer.backends.torch`);
 - ``onnxruntime``: the exported ONNX graphs (:mod:`swintormer.backends.onnxruntime`);
-- ``openvino``: the exported ONNX graphs through OpenVINO, CPU, fp32/bf16/int8 (:mod:`swintormer.backends.openvino`);
+- ``openvino``: the exported ONNX graphs through OpenVINO, CPU, fp32/bf16 (:mod:`swintormer.backends.openvino`);
 - ``tensorrt``: serialized TensorRT engines, GPU only (:mod:`swintormer.backends.tensorrt`).
 
 :data:`BACKENDS` is what the dispatcher (:func:`swintormer.inference.tile_function`) and the
@@ -90,7 +90,7 @@ BACKENDS: dict[str, Backend] = {
         Backend("onnxruntime", "ONNX Runtime over the exported graphs (exported on first use)",
                 "swintormer.backends.onnxruntime", ("fp32", "fp16", "int8"), graphs="onnx", requires="onnxruntime"),
         Backend("openvino", "OpenVINO over the exported graphs, CPU (bf16 where the CPU has bf16 units)",
-                "swintormer.backends.openvino", ("fp32", "bf16", "int8"), graphs="onnx", graph_of=(("bf16", "fp32"),),
+                "swintormer.backends.openvino", ("fp32", "bf16"), graphs="onnx", graph_of=(("bf16", "fp32"),),
                 requires="openvino"),
         Backend("tensorrt", "TensorRT engines built from the exported graphs (GPU and TensorRT only)",
                 "swintormer.backends.tensorrt", ("fp32", "fp16", "int8"), graphs="engines", requires="tensorrt"),
