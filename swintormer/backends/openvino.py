@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import platform
 from pathlib import Path
 from typing import Mapping
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 HINTS = {"fp32": "f32", "bf16": "bf16"}
 #: /proc/cpuinfo flags of CPUs that compute bf16 natively (x86 AVX512-BF16 / AMX, Arm BF16)
 BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+#: most parallel streams a session runs (each a compiled model on its share of the threads)
+MAX_STREAMS = 8
 
 
 def _ov():
@@ -83,11 +86,13 @@ def check_precision(precision: str) -> None:
 class OvSession:
     """One ONNX graph compiled by OpenVINO for the CPU: ``session(**inputs) -> first output``.
 
-    Compiled for throughput: OpenVINO splits the cores into streams (one per core on a small
-    machine) and a batch of tiles is cut into one part per stream, run at once. On the default
-    model (dim 16) one stream per core is about twice as fast per tile as one stream over all cores
-    (2-core EPYC, bf16: 31 against 68 ms), whose threads mostly wait for each other.
-    ``threads``: ``INFERENCE_NUM_THREADS`` over all streams (0: OpenVINO's choice, one per core).
+    Run as streams: one compiled model per core (up to :data:`MAX_STREAMS`), each on one thread,
+    and a batch of tiles cut into one part per stream, run at once. On the default model (dim 16)
+    that is about twice as fast per tile as one model over all cores (2-core EPYC, bf16: 31 against
+    68 ms), whose threads mostly wait for each other. Separate compiled models rather than
+    OpenVINO's own streams of one: with those, a few benchmark runs returned fp32 outputs at
+    63-90 dB instead of 104-154 dB against torch, which we could not reproduce in isolation.
+    ``threads``: threads over all streams (0: one per core).
     """
 
     def __init__(self, path: str | Path, precision: str = "fp32", threads: int = 0) -> None:
@@ -95,18 +100,19 @@ class OvSession:
         if not path.is_file():
             raise SwintormerError(f"ONNX file not found: {path}")
         check_precision(precision)
-        config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "THROUGHPUT"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
+        streams = max(1, min(threads or os.cpu_count() or 1, MAX_STREAMS))
+        config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_NUM_THREADS": max(1, (threads or os.cpu_count() or 1) // streams), "ENABLE_CPU_PINNING": False}
         core = _core()
         try:
-            self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+            model = core.read_model(str(path))
+            # one compiled model per stream (not one model's streams): no state shared between them
+            self.compiled = [core.compile_model(model, "CPU", config) for _ in range(streams)]
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise SwintormerError(f"OpenVINO cannot compile {path}: {exc}") from None
-        streams = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self.requests = [self.compiled.create_infer_request() for _ in range(streams)]
+        self.requests = [c.create_infer_request() for c in self.compiled]
         self.path, self.precision = path, precision
-        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+        self.input_names = [i.get_any_name() for i in self.compiled[0].inputs]
 
     def __call__(self, **inputs: np.ndarray | torch.Tensor) -> np.ndarray:
         feed = {k: np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
@@ -120,8 +126,7 @@ class OvSession:
             request.start_async(part)
         for request, _ in parts:
             request.wait()
-        output = self.compiled.outputs[0]
-        return np.concatenate([request.get_tensor(output).data for request, _ in parts])  # a copy: requests reuse buffers
+        return np.concatenate([request.get_output_tensor(0).data for request, _ in parts])  # a copy: requests reuse buffers
 
 
 def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:
