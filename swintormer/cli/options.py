@@ -102,7 +102,7 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                        f"graphs are exported once, on first use); {lines} (default {default}; $SWINTORMER_BACKEND sets it)")
     precisions = sorted({p for b in BACKENDS.values() for p in b.precisions})
     group.add_argument("--precision", choices=precisions, default="fp32",
-                       help="graph precision: " + ", ".join(f"{b.name} {'/'.join(b.precisions)}" for b in BACKENDS.values()) + " (default fp32)")
+                       help="precision per backend: " + ", ".join(f"{b.name} {'/'.join(b.precisions)}" for b in BACKENDS.values()) + " (default fp32)")
     group.add_argument("--provider", choices=list(PROVIDERS), default="cpu",
                        help="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu (default cpu)")
     add_threads_option(group)
