@@ -51,7 +51,9 @@ def graph_module(module: nn.Module, spec: ExportSpec, precision: Precision) -> n
 
 def _dynamic_shapes(spec: ExportSpec) -> dict[str, tuple[dict[int, object], ...]]:
     """``torch.export`` dynamic shapes for :class:`_Graph`'s ``*inputs``."""
-    dims = {name: torch.export.Dim(name, min=lo, max=hi) for name, (lo, _, hi) in spec.dim_ranges.items()}
+    # torch.export needs max > min: a range of one size (a batch of 1) is exported as 1..2 (the
+    # spec, and the profiles and configs made from it, still say 1)
+    dims = {name: torch.export.Dim(name, min=lo, max=max(hi, lo + 1)) for name, (lo, _, hi) in spec.dim_ranges.items()}
     return {"inputs": tuple({i: dims[d] for i, d in enumerate(t.shape) if isinstance(d, str)} for t in spec.inputs)}
 
 

@@ -88,6 +88,19 @@ def test_cache_hits_and_invalidation(tmp_path):
     assert not changed.cached and changed.path != first.path
 
 
+@pytest.mark.slow
+def test_a_batch_of_one_exports(tmp_path):
+    """``--batch 1``: a dynamic axis whose range is one size (torch.export refuses min == max)."""
+    torch.manual_seed(4)
+    model = DeblurModel.build("restormer-tiny")
+    specs = component_specs(model, 64, 1)
+    path = export_components(model, specs, Precision.FP32)["restorer"].path
+    fn = ort_tile_fn({"restorer": path}, None, None)
+    tiles = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(fn(tiles, [(0, 0)]), model.restorer(tiles), atol=1e-5)
+
+
 def test_cache_key_follows_the_graph_code(tmp_path, monkeypatch):
     """Editing a layer's source changes every artifact key (an upgrade must not reuse stale graphs)."""
     import swintormer.export.cache as cache
