@@ -9,19 +9,30 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from swintormer.diffusion.config import SchedulerConfig
 from swintormer.diffusion.prior import DenoiseFn, EncodeFn, PriorSettings, sample_prior
 from swintormer.diffusion.schedulers import DDIMScheduler
+from swintormer.errors import SwintormerError
 from swintormer.tiling import TileFn
 
-__all__ = ["GraphSession", "RestoreFn", "graph_tile_fn", "make_tile_fn"]
+__all__ = ["GraphSession", "RestoreFn", "graph_tile_fn", "make_tile_fn", "numpy_feed"]
 
 #: ``restore(tiles [b, C, t, t], prior [b, z, t/f, t/f] or None) -> [b, 3, t, t]``
 RestoreFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 #: ``session(**named_inputs) -> output`` for one exported graph (ONNX Runtime, TensorRT, ...)
 GraphSession = Callable[..., "torch.Tensor"]
+
+
+def numpy_feed(inputs: dict, input_names: Sequence[str], graph: str) -> dict[str, np.ndarray]:
+    """A graph session's named inputs as contiguous NumPy arrays, refusing names ``graph`` lacks."""
+    feed = {k: np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+    unknown = set(feed) - set(input_names)
+    if unknown:
+        raise SwintormerError(f"{graph} has no inputs {sorted(unknown)}; it takes {list(input_names)}")
+    return feed
 
 
 def make_tile_fn(

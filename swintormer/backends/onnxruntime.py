@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from swintormer.backends import PROVIDERS, BackendRequest
-from swintormer.backends.compose import graph_tile_fn
+from swintormer.backends.compose import graph_tile_fn, numpy_feed
 from swintormer.errors import SwintormerError
 from swintormer.model import DeblurModel
 from swintormer.tiling import TileFn
@@ -66,10 +66,7 @@ class OrtSession:
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, **inputs: np.ndarray | torch.Tensor) -> np.ndarray:
-        feed = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        unknown = set(feed) - set(self.input_names)
-        if unknown:
-            raise SwintormerError(f"{self.path.name} has no inputs {sorted(unknown)}; it takes {self.input_names}")
+        feed = numpy_feed(inputs, self.input_names, self.path.name)
         return self.session.run(None, feed)[0]
 
 

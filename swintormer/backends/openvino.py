@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from swintormer.backends import BackendRequest
-from swintormer.backends.compose import graph_tile_fn
+from swintormer.backends.compose import graph_tile_fn, numpy_feed
 from swintormer.errors import SwintormerError
 from swintormer.model import DeblurModel
 from swintormer.tiling import TileFn
@@ -115,10 +115,7 @@ class OvSession:
         self.input_names = [i.get_any_name() for i in self.compiled[0].inputs]
 
     def __call__(self, **inputs: np.ndarray | torch.Tensor) -> np.ndarray:
-        feed = {k: np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
-        unknown = set(feed) - set(self.input_names)
-        if unknown:
-            raise SwintormerError(f"{self.path.name} has no inputs {sorted(unknown)}; it takes {self.input_names}")
+        feed = numpy_feed(inputs, self.input_names, self.path.name)
         batch = next(iter(feed.values())).shape[0]
         bounds = np.linspace(0, batch, min(batch, len(self.requests)) + 1).astype(int)
         parts = [(request, {k: v[lo:hi] for k, v in feed.items()}) for request, lo, hi in zip(self.requests, bounds, bounds[1:])]

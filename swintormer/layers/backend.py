@@ -37,8 +37,6 @@ def exporting() -> bool:
     return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
-_exporting = exporting
-
 
 def check_backend(backend: str) -> None:
     """Raise :class:`SwintormerError` unless ``backend`` is known and can run here."""
@@ -62,7 +60,7 @@ def use_kernels(backend: str, qkv: torch.Tensor, *params: torch.Tensor) -> bool:
     no backward, so ``"auto"`` falls back to torch when autograd records and ``"triton"`` raises;
     likewise for dtypes other than fp16/fp32.
     """
-    if backend == "torch" or _exporting() or qkv.device.type == "meta":
+    if backend == "torch" or exporting() or qkv.device.type == "meta":
         return False
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (qkv, *params))
     if backend == "auto":
