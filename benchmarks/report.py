@@ -160,12 +160,15 @@ def _replicas(sec: dict) -> list[str]:
 
 
 def _int8(sec: dict) -> list[str]:
-    lines = ["### INT8 (ONNX Runtime, QDQ) against fp32 ONNX Runtime", _env_line(sec), ""]
+    lines = ["### INT8 and FP8 (ONNX Runtime, QDQ) against fp32 ONNX Runtime", _env_line(sec), ""]
     rows = [[k, f"{v['fp32_ms_per_tile']:.0f}", f"{v['int8_ms_per_tile']:.0f}", f"{v['speedup']:.2f}x"] for k, v in sec["speed"].items()]
     lines += _table(["per 256x256 tile", "fp32 (ms)", "int8 (ms)", "speed-up"], rows) + [""]
-    rows = [[k, f"{v['int8_vs_fp32_db']:.1f}", f"{v['fp32_vs_target_db']:.2f}", f"{v['int8_vs_target_db']:.2f}", f"{v['lost_db']:+.3f}"]
-            for k, v in sec["quality"].items()]
-    lines += _table(["image", "int8 vs fp32 (dB)", "fp32 vs target (dB)", "int8 vs target (dB)", "lost (dB)"], rows)
+    kinds = [p for p in ("int8", "fp8") if all(f"{p}_vs_fp32_db" in v for v in sec["quality"].values())]
+    rows = [[k, f"{v['fp32_vs_target_db']:.2f}"] + [c for p in kinds for c in (
+        f"{v[f'{p}_vs_fp32_db']:.1f}", f"{v[f'{p}_vs_target_db']:.2f}", f"{v.get(f'{p}_lost_db', v.get('lost_db', 0)):+.3f}")]
+        for k, v in sec["quality"].items()]
+    lines += _table(["image", "fp32 vs target (dB)"] + [h for p in kinds for h in (f"{p} vs fp32 (dB)", f"{p} vs target (dB)",
+                                                                                   f"{p} lost (dB)")], rows)
     lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + ".", ""]
     return lines + [*(f"- {n}" for n in sec.get("notes", [])), ""]
 

@@ -46,8 +46,8 @@ def export_components(
     """Export every component under its spec, reusing cached graphs unless ``force``."""
     from swintormer.export.onnx_export import export_onnx
 
-    if precision == Precision.INT8:
-        return _quantized_components(model, specs, force)
+    if precision.quantized:
+        return _quantized_components(model, specs, precision, force)
     def export(component: str, spec: ExportSpec, path: Path) -> None:
         tmp = path.with_suffix(".tmp.onnx")
         export_onnx(spec, model.components()[component], tmp, precision)
@@ -71,16 +71,18 @@ def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: 
     return done
 
 
-def _quantized_components(model: DeblurModel, specs: dict[str, ExportSpec], force: bool) -> dict[str, Artifact]:
-    """INT8 graphs: the fp32 export (cached), quantized and calibrated (export/quantize.py, cached too)."""
+def _quantized_components(model: DeblurModel, specs: dict[str, ExportSpec], precision: Precision,
+                          force: bool) -> dict[str, Artifact]:
+    """INT8/FP8 graphs: the fp32 export (cached), quantized and calibrated (export/quantize.py, cached too)."""
     from swintormer.export.quantize import quantize_restorer
 
     if set(specs) != {"restorer"}:
-        raise SwintormerError(f"--precision int8 quantizes prior-free restorers only; {model.label} also has "
+        raise SwintormerError(f"--precision {precision.value} quantizes prior-free restorers only; {model.label} also has "
                               f"{', '.join(sorted(set(specs) - {'restorer'}))}: use fp16 for prior models")
     fp32 = export_components(model, specs, Precision.FP32, force)
-    return _cached_graphs(model, specs, Precision.INT8, force,
-                          lambda component, spec, path: quantize_restorer(fp32[component].path, path, spec), "quantized")
+    return _cached_graphs(model, specs, precision, force,
+                          lambda component, spec, path: quantize_restorer(fp32[component].path, path, spec, precision=precision),
+                          "quantized")
 
 
 def verify_components(

@@ -31,7 +31,8 @@ from swintormer.export.specs import ExportSpec, Precision
 __all__ = ["CheckReport", "TOLERANCES", "check_graph", "lint_graph"]
 
 #: ``(atol, rtol)`` of CompareFunc.simple per graph precision (fp16 graphs against fp32 PyTorch)
-TOLERANCES = {Precision.FP32: (1e-4, 1e-3), Precision.FP16: (2e-2, 5e-2), Precision.INT8: (1e-1, 1e-1)}
+TOLERANCES = {Precision.FP32: (1e-4, 1e-3), Precision.FP16: (2e-2, 5e-2), Precision.INT8: (1e-1, 1e-1),
+              Precision.FP8: (2e-1, 2e-1)}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,13 @@ class Precision(str, enum.Enum):
     FP16 = "fp16"
     #: QDQ graph of the fp32 export (export/quantize.py): int8 Conv/MatMul, fp32 I/O
     INT8 = "int8"
+    #: the same with float8 e4m3 (opset 19): what TensorRT runs on FP8 GPUs (Hopper and later)
+    FP8 = "fp8"
+
+    @property
+    def quantized(self) -> bool:
+        """A QDQ graph made from the fp32 export by calibration rather than exported as such."""
+        return self in (Precision.INT8, Precision.FP8)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def _type_names() -> dict[int, str]:
 
     return {
         T.FLOAT: "FP32", T.FLOAT16: "FP16", T.BFLOAT16: "BF16", T.INT32: "INT32", T.INT64: "INT64",
-        T.INT8: "INT8", T.UINT8: "UINT8", T.BOOL: "BOOL", T.DOUBLE: "DOUBLE",
+        T.INT8: "INT8", T.UINT8: "UINT8", T.FLOAT8E4M3FN: "FP8", T.BOOL: "BOOL", T.DOUBLE: "DOUBLE",
     }
 
 

@@ -88,12 +88,12 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("torch", "the PyTorch modules (CPU or CUDA)", "swintormer.backends.torch", ("fp32",)),
         Backend("onnxruntime", "ONNX Runtime over the exported graphs (exported on first use)",
-                "swintormer.backends.onnxruntime", ("fp32", "fp16", "int8"), graphs="onnx", requires="onnxruntime"),
+                "swintormer.backends.onnxruntime", ("fp32", "fp16", "int8", "fp8"), graphs="onnx", requires="onnxruntime"),
         Backend("openvino", "OpenVINO over the exported graphs, CPU (bf16 where the CPU has bf16 units)",
                 "swintormer.backends.openvino", ("fp32", "bf16"), graphs="onnx", graph_of=(("bf16", "fp32"),),
                 requires="openvino"),
         Backend("tensorrt", "TensorRT engines built from the exported graphs (GPU and TensorRT only)",
-                "swintormer.backends.tensorrt", ("fp32", "fp16", "int8"), graphs="engines", requires="tensorrt"),
+                "swintormer.backends.tensorrt", ("fp32", "fp16", "int8", "fp8"), graphs="engines", requires="tensorrt"),
     )
 }
 
