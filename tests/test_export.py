@@ -169,6 +169,26 @@ def test_build_engines_rejects_bad_input_before_long_work(tmp_path):
 
 
 @pytest.mark.slow
+def test_cpu_sessions_run_a_large_batch_in_parts(tmp_path):
+    """On the CPU provider a call of 5 tiles runs as 2 + 2 + 1 (CPU_RUN_BATCH, which bounds the
+    activation memory) and returns what one run of 5 returns, in order."""
+    from swintormer.backends.onnxruntime import CPU_RUN_BATCH, OrtSession
+
+    torch.manual_seed(5)
+    model = DeblurModel.build("restormer-tiny")
+    path = export_components(model, component_specs(model, 64, 8), Precision.FP32)["restorer"].path
+    parts, whole = OrtSession(path), OrtSession(path, run_batch=0)
+    assert parts.run_batch == CPU_RUN_BATCH == 2
+    sizes = []
+    run = parts.session.run
+    parts.session.run = lambda names, feed: sizes.append(len(feed["image"])) or run(names, feed)
+    x = np.random.default_rng(1).random((5, 3, 64, 64), dtype=np.float32)
+    got = parts(image=x)
+    assert sizes == [2, 2, 1]
+    assert got.shape == (5, 3, 64, 64) and np.abs(got - whole(image=x)).max() < 1e-6
+
+
+@pytest.mark.slow
 def test_dynamic_height_width_restorer(tmp_path):
     """Whole-image graphs: one restorer graph for any multiple of its size multiple in range."""
     torch.manual_seed(0)
