@@ -177,7 +177,10 @@ def _cpu_backends(sec: dict) -> list[str]:
     lines = [f"### CPU backends per {sec['tile']}x{sec['tile']} tile ({sec['model']}, batch {sec['batch']})", _env_line(sec), ""]
     rows = [[k, f"{v['ms_per_tile']:.1f}", f"{v['vs_torch']:.2f}x", f"{v['psnr_vs_torch_db']:.1f}"] for k, v in sec["rows"].items()]
     lines += _table(["backend precision", "ms per tile", "vs torch eager", "PSNR vs fp32 torch (dB)"], rows)
-    return lines + ["", f"Medians of {sec['repeats']} interleaved repeats; torch eager is the reference (the upstream code's speed within 7% here).", ""]
+    lines += ["", f"Medians of {sec['repeats']} interleaved repeats; torch eager is the reference (the upstream code's speed within 7% here)."]
+    if sec.get("goals"):
+        lines += ["Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + "."]
+    return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]
 
 
 def _photo_floor(sec: dict) -> list[str]:
@@ -259,7 +262,7 @@ def write_report(out: Path, results: Path = RESULTS) -> Path:
         lines += [f"## {path.stem}", ""]
         for key, fn in (("cost", _cost), ("parity", _parity), ("parity_full_size", _parity_full), ("speed", lambda s: _speed(s, plots)),
                         ("memory", lambda s: _memory(s, plots)), ("server_latency", _server_latency), ("replicas", _replicas), ("int8", _int8),
-                        ("cpu_backends", _cpu_backends), ("photo_floor", _photo_floor),
+                        ("cpu_backends", _cpu_backends), ("cpu_backends_full_size", _cpu_backends), ("photo_floor", _photo_floor),
                 ("estimate", _estimate)):
             if key in doc:
                 lines += fn(doc[key])

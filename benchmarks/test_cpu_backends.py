@@ -57,23 +57,59 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def test_per_tile(default_model, record, quick):
-    tiles = torch.rand(TILING.batch, 3, TILING.tile, TILING.tile, generator=torch.Generator().manual_seed(0))
-    origins = [(0, 0)] * TILING.batch
-    fns = {f"{b} {p}": tile_function(default_model, b, TILING, BackendRequest(precision=p)) for b, p in _runs(quick)}
-    ref = fns["torch fp32"](tiles, origins)
+def _per_tile(model, runs: list[tuple[str, str]], tiling: TilingConfig, repeats: int) -> dict[str, dict]:
+    """``{"backend precision": {ms_per_tile, vs_torch, psnr_vs_torch_db}}``, medians of interleaved
+    repeats of one batch of seeded random tiles; the first run is the reference."""
+    tiles = torch.rand(tiling.batch, model.in_channels, tiling.tile, tiling.tile, generator=torch.Generator().manual_seed(0))
+    origins = [(0, 0)] * tiling.batch
+    fns = {f"{b} {p}": tile_function(model, b, tiling, BackendRequest(precision=p)) for b, p in runs}
+    reference = next(iter(fns))
+    ref = fns[reference](tiles, origins)
     times: dict[str, list[float]] = {k: [] for k in fns}
     quality = {}
     for key, fn in fns.items():
         quality[key] = psnr(fn(tiles, origins).numpy(), ref.numpy())  # also the warm-up call
-    for _ in range(2 if quick else 5):
+    for _ in range(repeats):
         for key, fn in fns.items():
-            times[key].append(_timed(lambda: fn(tiles, origins)) / TILING.batch)
+            times[key].append(_timed(lambda: fn(tiles, origins)) / tiling.batch)
     ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
-    rows = {k: {"ms_per_tile": ms[k], "vs_torch": ms[k] / ms["torch fp32"], "psnr_vs_torch_db": quality[k]} for k in fns}
+    return {k: {"ms_per_tile": ms[k], "vs_torch": ms[k] / ms[reference], "psnr_vs_torch_db": quality[k]} for k in fns}
+
+
+def test_per_tile(default_model, record, quick):
+    repeats = 2 if quick else 5
+    rows = _per_tile(default_model, _runs(quick), TILING, repeats)
     record("cpu_backends", {"model": "bundled default (swintormer-tiny)", "tile": TILING.tile, "batch": TILING.batch,
-                            "rows": rows, "repeats": len(next(iter(times.values())))})
+                            "rows": rows, "repeats": repeats})
     assert all(v["psnr_vs_torch_db"] >= 30 for v in rows.values()), rows  # every backend computes the same model
+
+
+#: Issue 18's goal for the full-size model: a swintormer-dpdd tile in <= 0.35x the eager time
+FULL_SIZE_GOAL = 0.35
+
+
+@pytest.mark.slow
+def test_full_size_per_tile(full_size, record):
+    """swintormer-dpdd (seeded random weights: speed does not need trained ones), one 256x256 tile
+    a call, every CPU backend against torch eager."""
+    if not full_size:
+        pytest.skip("the full-size export takes minutes on a CPU; run `pytest benchmarks/ --full-size`")
+    from swintormer.model import DeblurModel
+
+    torch.manual_seed(0)
+    model = DeblurModel.build("swintormer-dpdd")
+    tiling = TilingConfig(batch=1)
+    runs = [r for r in _runs(quick=True) if r != ("onnxruntime", "int8")]
+    repeats = 3
+    rows = _per_tile(model, runs, tiling, repeats)
+    best = min((k for k in rows if k != "torch fp32"), key=lambda k: rows[k]["vs_torch"])
+    goals = {f"<= {FULL_SIZE_GOAL}x torch eager ({best})": bool(rows[best]["vs_torch"] <= FULL_SIZE_GOAL)}
+    record("cpu_backends_full_size", {"model": "swintormer-dpdd (seeded random weights)", "tile": tiling.tile,
+                                      "batch": tiling.batch, "rows": rows, "repeats": repeats, "goals": goals, "notes": [
+                                          "PSNR on seeded random weights and uniform-noise tiles, which amplify rounding: the "
+                                          "trained default model's bf16 output is measured on a photo in the end-to-end table"]})
+    print(f"\nswintormer-dpdd per tile: {rows}; goals {goals}")
+    assert all(v["psnr_vs_torch_db"] >= 30 for v in rows.values()), rows
 
 
 def _probe(backend: str, precision: str, save: Path) -> dict:
