@@ -184,7 +184,7 @@ def _cpu_backends(sec: dict) -> list[str]:
 
 
 def _photo_floor(sec: dict) -> list[str]:
-    lines = [f"### A {sec['photo']} against its fp32 roofline floor", _env_line(sec), ""]
+    lines = [f"### One photo ({sec['photo']}) against its fp32 roofline floor", _env_line(sec), ""]
     lines += [f"{sec['tiles']} tiles of {sec['gflop_per_tile']:.2f} GFLOP at the fp32 matmul rate measured in the same run "
               f"({sec['fp32_peak_gflops']:.0f} GFLOP/s): a floor of **{sec['floor_s']:.2f} s**.", ""]
     rows = [[k, f"{v['seconds']:.2f}", f"{v['vs_floor']:.2f}x", f"{v['peak_rss_mb']:.0f}", f"{v['psnr_vs_torch_db']:.1f}"]
