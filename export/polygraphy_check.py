@@ -9,9 +9,14 @@ it is made for, on whatever runners this machine has:
   precision's tolerances;
 - ``polygraphy check lint`` (its JSON report): nodes ONNX Runtime rejects or warns about.
 
+- on a mismatch of a reduced-precision graph (fp16, int8, fp8), the layer-wise comparison
+  (``ModifyOutputs(outputs=MARK_ALL)``: every tensor an output) of the graph against the fp32
+  graph of the same component, both on ONNX Runtime, naming the first layer in graph order that
+  leaves the tolerances (``first_divergence``).
+
 Where TensorRT and a GPU are present, TensorRT runners belong beside these (``TrtRunner`` over
-``EngineFromNetwork``) with ``--onnx-outputs mark all`` on a mismatch to name the first layer
-that diverges; that part has not run here (no TensorRT).
+``EngineFromNetwork``) with the same mark-all comparison against ONNX Runtime; that part has not
+run here (no TensorRT).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch.nn as nn
 from swintormer.errors import SwintormerError
 from swintormer.export.specs import ExportSpec, Precision
 
-__all__ = ["CheckReport", "TOLERANCES", "check_graph", "lint_graph"]
+__all__ = ["CheckReport", "Divergence", "TOLERANCES", "check_graph", "first_divergence", "lint_graph"]
 
 #: ``(atol, rtol)`` of CompareFunc.simple per graph precision (fp16 graphs against fp32 PyTorch)
 TOLERANCES = {Precision.FP32: (1e-4, 1e-3), Precision.FP16: (2e-2, 5e-2), Precision.INT8: (1e-1, 1e-1),
@@ -114,6 +119,59 @@ def check_graph(spec: ExportSpec, module: nn.Module, path: Path, precision: Prec
             worst = max(worst, float(np.abs(a - b).max()))
     problems = tuple(lint_graph(path)) if lint else ()
     return CheckReport(spec.component, ("onnxruntime", "pytorch"), bool(accuracy), worst, problems)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first tensor, in the graph's node order, outside the tolerances: its producer and error."""
+
+    tensor: str
+    node: str
+    op_type: str
+    max_abs_error: float
+    compared: int  # tensors both graphs have, compared in order
+
+    def line(self) -> str:
+        return (f"first divergence (of {self.compared} tensors, layer by layer): {self.node} ({self.op_type}) -> "
+                f"{self.tensor}, max abs error {self.max_abs_error:.2e}")
+
+
+def first_divergence(reference: Path, path: Path, feed: dict[str, np.ndarray], precision: Precision) -> Divergence | None:
+    """Run both graphs with every tensor marked as an output (Polygraphy's ``MARK_ALL``) on ONNX
+    Runtime and return the first tensor of ``path``, in its node order, that also exists in
+    ``reference`` and differs beyond ``precision``'s tolerances (None: none does).
+
+    Memory: every intermediate tensor of one run is kept, so ``feed`` should be one small batch.
+    """
+    import onnx
+    from polygraphy import constants
+    from polygraphy.backend.onnx import BytesFromOnnx, ModifyOutputs, OnnxFromPath
+
+    OnnxrtRunner, SessionFromOnnx, _, _, Comparator, _ = _polygraphy()
+    from polygraphy.logger import G_LOGGER
+
+    G_LOGGER.module_severity = G_LOGGER.WARNING
+
+    def runner(p: Path, name: str):
+        return OnnxrtRunner(SessionFromOnnx(BytesFromOnnx(ModifyOutputs(OnnxFromPath(str(p)), outputs=constants.MARK_ALL)),
+                                            providers=["CPUExecutionProvider"]), name=name)
+
+    results = Comparator.run([runner(reference, "fp32"), runner(path, precision.value)], data_loader=[feed])
+    (_, [want]), (_, [got]) = results.items()
+    atol, rtol = TOLERANCES[precision]
+    producers = [(out, node) for node in onnx.load(str(path), load_external_data=False).graph.node for out in node.output]
+    compared = 0
+    for tensor, node in producers:
+        if tensor not in want or tensor not in got:
+            continue
+        a, b = np.asarray(got[tensor]), np.asarray(want[tensor])
+        if a.shape != b.shape or not np.issubdtype(b.dtype, np.floating):
+            continue
+        compared += 1
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        if not np.all(np.abs(a - b) <= atol + rtol * np.abs(b)):
+            return Divergence(tensor, node.name, node.op_type, float(np.abs(a - b).max()), compared)
+    return None
 
 
 def lint_graph(path: Path) -> list[str]:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
 import pytest
 import torch
 
@@ -11,7 +15,7 @@ pytest.importorskip("polygraphy", reason="polygraphy is not installed (pip insta
 
 from swintormer.cli import main
 from swintormer.export.build import export_components
-from swintormer.export.polygraphy_check import check_graph
+from swintormer.export.polygraphy_check import check_graph, first_divergence
 from swintormer.export.specs import Precision, component_specs
 from swintormer.model import DeblurModel
 
@@ -45,3 +49,23 @@ def test_export_check_on_the_command_line(tmp_path, capsys):
     code = main(["export", "--tile", "128", "--stride", "110", "--batch", "2", "--out", str(tmp_path / "repo"), "--check"])
     assert code == 0
     assert "polygraphy onnxruntime vs pytorch: PASSED" in capsys.readouterr().err
+
+
+def test_the_layer_wise_comparison_names_the_first_layer_that_diverges(exported, tmp_path):
+    """Polygraphy's mark-all comparison: one convolution's weights moved in a copy of the graph,
+    every tensor before it matches, and that convolution is the one named."""
+    _, specs, graphs = exported
+    model = onnx.load(str(graphs["restorer"].path))
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits]
+    target = convs[len(convs) // 2]  # one in the middle: many tensors come before it
+    weight = inits[target.input[1]]
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
+    moved = tmp_path / "moved.onnx"
+    onnx.save(model, str(moved))
+    feed = specs["restorer"].sample_inputs(batch=1)
+    found = first_divergence(graphs["restorer"].path, moved, feed, Precision.FP16)
+    assert found is not None and found.node == target.name and found.op_type == "Conv", found
+    assert found.compared > 50 and found.tensor in found.line()
+    assert first_divergence(graphs["restorer"].path, graphs["restorer"].path, feed, Precision.FP32) is None
+    assert np.isfinite(found.max_abs_error) and found.max_abs_error > 2e-2

@@ -96,12 +96,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(model, deployment, precision) -> bool:
     """Polygraphy's comparison and lint of every graph; True when all pass (each a log line)."""
-    from swintormer.export.polygraphy_check import check_graph
+    from swintormer.export.build import export_components
+    from swintormer.export.polygraphy_check import check_graph, first_divergence
+    from swintormer.export.specs import Precision
 
     log.info("polygraphy check")
     ok = True
     for component, spec in deployment.specs.items():
-        report = check_graph(spec, model.components()[component], deployment.onnx[component].path, precision)
+        path = deployment.onnx[component].path
+        report = check_graph(spec, model.components()[component], path, precision)
         (log.info if report.ok else log.error)("  %s", report.line())
         ok = ok and report.ok
+        if not report.passed and precision != Precision.FP32:  # which layer leaves the tolerances first
+            reference = export_components(model, {component: spec}, Precision.FP32)[component].path
+            found = first_divergence(reference, path, spec.sample_inputs(batch=1), precision)
+            log.error("    %s", found.line() if found else "layer by layer against the fp32 graph: every shared tensor "
+                      "within the tolerances (the difference builds up over many layers)")
     return ok
