@@ -11,7 +11,7 @@ from swintormer.backends.onnxruntime import OrtSession
 from swintormer.data.photos import split_photos
 from swintormer.errors import SwintormerError
 from swintormer.export.build import export_components
-from swintormer.export.quantize import FP8_OPSET, QUANTIZED_OPS, calibration_photos
+from swintormer.export.quantize import FP8_OPSET, FP32_MODULES, QUANTIZED_OPS, calibration_photos, fp32_convolutions
 from swintormer.export.specs import Precision, component_specs
 from swintormer.metrics import psnr
 from swintormer.model import DeblurModel
@@ -41,8 +41,13 @@ def test_the_graph_is_qdq_with_symmetric_per_channel_weights(graphs, precision, 
     assert opset >= (FP8_OPSET if precision == Precision.FP8 else 13), opset  # float8 Q/DQ exist from opset 19
     inits = {i.name: i for i in g.initializer}
     producers = {o: n for n in g.node for o in n.output}
-    convs = [n for n in g.node if n.op_type == "Conv"]
-    assert convs
+    kept = set(fp32_convolutions(model))  # the stem, skip and output convolutions stay fp32
+    assert len(kept) >= 3
+    for conv in (n for n in g.node if n.name in kept):
+        weight = inits[conv.input[1]]
+        assert weight.data_type == TensorProto.FLOAT and any(f".{m}." in f".{weight.name}" for m in FP32_MODULES), conv.name
+    convs = [n for n in g.node if n.op_type == "Conv" and n.name not in kept]
+    assert len(convs) > 50
     for conv in convs:
         dq = producers[conv.input[1]]  # the weight comes through DequantizeLinear of a quantized initializer
         assert dq.op_type == "DequantizeLinear"
@@ -67,7 +72,7 @@ def test_the_graph_is_qdq_with_symmetric_per_channel_weights(graphs, precision, 
     assert set(QUANTIZED_OPS) == {"Conv", "MatMul"}
 
 
-@pytest.mark.parametrize(("precision", "floor_db"), [(Precision.INT8, 50.0), (Precision.FP8, 42.0)])
+@pytest.mark.parametrize(("precision", "floor_db"), [(Precision.INT8, 55.0), (Precision.FP8, 50.0)])
 def test_quantized_output_stays_close_to_fp32_on_a_test_photograph(graphs, precision, floor_db):
     from swintormer.data.photos import load_photo
     from swintormer.data.synthetic import level_recipe, synthesize_defocus
@@ -77,7 +82,8 @@ def test_quantized_output_stays_close_to_fp32_on_a_test_photograph(graphs, preci
     x = np.ascontiguousarray(np.asarray(blurry, np.float32).transpose(2, 0, 1)[None])
     a = OrtSession(graphs[Precision.FP32])(image=x)
     b = OrtSession(graphs[precision])(image=x)
-    # measured 55.9 dB (int8) and 48.3 dB (fp8, 3 mantissa bits) on this tile of the test split
+    # measured 58.9 dB (int8) and 53.7 dB (fp8, 3 mantissa bits) on this tile of the test split (55.9 and
+    # 48.3 dB while the stem, skip and output convolutions were quantized too)
     assert psnr(b, a) >= floor_db, psnr(b, a)
 
 
