@@ -9,6 +9,7 @@ it; images then go through :func:`swintormer.tiling.tiled_apply`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from swintormer.backends import BackendRequest, get_backend, resolve_backend
@@ -47,6 +48,8 @@ def tile_function(
         log.info("%s backend: %s graphs (exported once into the artifact cache)", backend, entry.graph_precision(request.precision))
         deployment = build_deployment(model, None, options)
         graphs = deployment.graph_paths(entry.graphs)
+    if not request.batch:
+        request = dataclasses.replace(request, batch=tiling.batch)
     return entry.factory()(model, request, graphs)
 
 

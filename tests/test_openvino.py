@@ -73,3 +73,29 @@ def test_session_threads_and_streams(tmp_path):
     assert together.shape == (3, 3, 256, 256) and np.allclose(together, apart, atol=1e-5)
     with pytest.raises(SwintormerError, match="has no inputs \\['prior'\\]"):
         session(image=tiles, prior=tiles)
+
+
+def test_static_shapes_pad_short_calls_and_run_long_ones_in_rounds():
+    """With the batch known each stream is compiled for a static part (ceil(4 / 2) = 2 tiles): a
+    shorter call is padded, a longer one runs in rounds, and every call returns what the dynamic
+    session returns. A graph with dynamic height and width stays dynamic."""
+    import torch
+
+    from swintormer.export.build import export_components
+    from swintormer.export.specs import Precision, component_specs
+
+    torch.manual_seed(0)
+    model = DeblurModel.build("restormer-tiny")
+    path = export_components(model, component_specs(model, 64, 8), Precision.FP32)["restorer"].path
+    dynamic = ov_backend.OvSession(path, "fp32", threads=2)
+    static = ov_backend.OvSession(path, "fp32", threads=2, batch=4)
+    assert dynamic.part == 0 and static.part == 2 and len(static.compiled) == 2
+    assert static.shapes["image"] == (2, 3, 64, 64) and static.compiled[0].inputs[0].get_partial_shape().is_static
+    x = np.random.default_rng(0).random((7, 3, 64, 64), dtype=np.float32)
+    for n in (1, 3, 4, 7):  # padded, padded, one round, two rounds and a padded part
+        got = static(image=x[:n])
+        assert got.shape == (n, 3, 64, 64) and np.abs(got - dynamic(image=x[:n])).max() < 1e-5, n
+    with pytest.raises(SwintormerError, match=r"runs \[n, 3, 64, 64\]"):
+        static(image=x[:1, :, :32, :32])
+    whole = export_components(model, component_specs(model, 64, 2, dynamic_hw=True), Precision.FP32)["restorer"].path
+    assert ov_backend.OvSession(whole, "fp32", threads=2, batch=4).part == 0

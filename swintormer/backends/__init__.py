@@ -35,13 +35,15 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
 class BackendRequest:
     """How a backend should run: ``device`` (torch), graph ``precision`` and execution ``provider``
     (onnxruntime), the prior's ``settings`` (None: the model's own), CPU ``threads`` (0: the
-    runtime's default)."""
+    runtime's default), the largest ``batch`` of tiles a call carries (0: unknown; the tiler's
+    batch, which openvino compiles static shapes for)."""
 
     device: str = "auto"
     precision: str = "fp32"
     provider: str = "cpu"
     settings: PriorSettings | None = None
     threads: int = 0
+    batch: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ import triton_python_backend_utils as pb_utils
 from swintormer.serving.glue import model_parameters, respond
 
 
-def open_session(path: Path, params: dict):
-    """The graph at ``path`` in the runtime the config names (onnxruntime when it names none)."""
+def open_session(path: Path, params: dict, batch: int = 0):
+    """The graph at ``path`` in the runtime the config names (onnxruntime when it names none);
+    ``batch``: the model's max_batch_size (openvino compiles static shapes for it)."""
     threads = int(params.get("threads", "0") or 0)
     if params.get("runtime", "onnxruntime") == "openvino":
         from swintormer.backends.openvino import OvSession
 
-        return OvSession(path, params.get("precision", "fp32"), threads)
+        return OvSession(path, params.get("precision", "fp32"), threads, batch)
     from swintormer.backends.onnxruntime import OrtSession
 
     return OrtSession(path, threads=threads)
@@ -31,7 +32,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         folder = Path(args["model_repository"]) / args["model_version"]
         params = model_parameters(args)
-        self.session = open_session(folder / params.get("artifact", "model.onnx"), params)
+        self.session = open_session(folder / params.get("artifact", "model.onnx"), params, int(config.get("max_batch_size", 0)))
         self.inputs = [i["name"] for i in config["input"]]
         self.output = config["output"][0]["name"]
 
