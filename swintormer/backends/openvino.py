@@ -114,7 +114,8 @@ class OvSession:
             model = core.read_model(str(path))
             self.part = self._make_static(model, -(-batch // streams)) if batch > 0 else 0
             # one compiled model per stream (not one model's streams): no state shared between them
-            self.compiled = [core.compile_model(model, "CPU", config) for _ in range(min(streams, max(batch, 1)) if self.part else streams)]
+            count = min(streams, batch) if self.part else streams
+            self.compiled = [core.compile_model(model, "CPU", config) for _ in range(count)]
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise SwintormerError(f"OpenVINO cannot compile {path}: {exc}") from None
         self.requests = [c.create_infer_request() for c in self.compiled]
@@ -139,32 +140,32 @@ class OvSession:
         batch = next(iter(feed.values())).shape[0]
         if not self.part:
             bounds = np.linspace(0, batch, min(batch, len(self.requests)) + 1).astype(int)
-            return self._run([{k: v[lo:hi] for k, v in feed.items()} for lo, hi in zip(bounds, bounds[1:])])
+            return np.concatenate(self._run([{k: v[lo:hi] for k, v in feed.items()} for lo, hi in zip(bounds, bounds[1:])]))
         for name, v in feed.items():
             if v.shape[1:] != self.shapes[name][1:]:
                 raise SwintormerError(f"{self.path.name}: input {name} of shape {list(v.shape)}; this session runs "
                                       f"[n, {', '.join(map(str, self.shapes[name][1:]))}]")
-        outs = []
+        parts = []
         for lo in range(0, batch, self.part):
             part = {k: v[lo : lo + self.part] for k, v in feed.items()}
             n = next(iter(part.values())).shape[0]
             if n < self.part:  # the last part: zeros up to the compiled shape
                 part = {k: np.concatenate([v, np.zeros((self.part - n, *v.shape[1:]), v.dtype)]) for k, v in part.items()}
-            outs.append((part, n))
+            parts.append((part, n))
         results = []
-        for i in range(0, len(outs), len(self.requests)):  # one round: a part per stream
-            group = outs[i : i + len(self.requests)]
-            results += [r[:n] for r, (_, n) in zip(self._run([p for p, _ in group]), group)]
+        for i in range(0, len(parts), len(self.requests)):  # one round: a part per stream
+            group = parts[i : i + len(self.requests)]
+            # copies: the next round reuses the requests' buffers
+            results += [r[:n].copy() for r, (_, n) in zip(self._run([p for p, _ in group]), group)]
         return np.concatenate(results)
 
-    def _run(self, parts: list[dict[str, np.ndarray]]) -> list[np.ndarray] | np.ndarray:
-        """Each part on its own request at once; the outputs (copies: requests reuse their buffers)."""
+    def _run(self, parts: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        """Each part on its own request at once; the outputs, views of the requests' own buffers."""
         for request, part in zip(self.requests, parts):
             request.start_async(part)
         for request, _ in zip(self.requests, parts):
             request.wait()
-        outs = [np.array(request.get_output_tensor(0).data) for request, _ in zip(self.requests, parts)]
-        return outs if self.part else np.concatenate(outs)
+        return [request.get_output_tensor(0).data for request, _ in zip(self.requests, parts)]
 
 
 def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:
