@@ -8,10 +8,10 @@ output channel, int8 activations symmetric (zero point 0), on Conv and MatMul on
 softmax and the attention's elementwise work stay in fp32, and so do the convolutions at the two
 ends of the network (``FP32_MODULES``: the stem that reads the image, the skip and output
 convolutions that write the residual the image gets), as TensorRT deployments keep their first
-and last layers. FP8 is the same graph with float8
-e4m3 (``FLOAT8E4M3FN``) in place of int8: opset 19 (the fp32 export, opset 18, is converted by
-ONNX's own version converter first), scales from ONNX Runtime's ``Distribution`` calibration,
-the only one its quantizer accepts for float types. TensorRT runs it on FP8 GPUs (Hopper and
+and last layers. FP8 is the same graph with float8 e4m3 (``FLOAT8E4M3FN``) in place of int8:
+opset 19 (the fp32 export, opset 18, is converted by ONNX's own version converter first), scales
+from ONNX Runtime's ``Distribution`` calibration, the only one its quantizer accepts for float
+types. TensorRT runs it on FP8 GPUs (Hopper and
 later); ONNX Runtime's CPU provider runs it too (dequantizing to fp32), so parity is measured
 here and speed only on such a GPU.
 
