@@ -11,9 +11,8 @@ convolutions that write the residual the image gets), as TensorRT deployments ke
 and last layers. FP8 is the same graph with float8 e4m3 (``FLOAT8E4M3FN``) in place of int8:
 opset 19 (the fp32 export, opset 18, is converted by ONNX's own version converter first), scales
 from ONNX Runtime's ``Distribution`` calibration, the only one its quantizer accepts for float
-types. TensorRT runs it on FP8 GPUs (Hopper and
-later); ONNX Runtime's CPU provider runs it too (dequantizing to fp32), so parity is measured
-here and speed only on such a GPU.
+types. TensorRT runs it on FP8 GPUs (Hopper and later); ONNX Runtime's CPU provider runs it too
+(dequantizing to fp32), so parity is measured here and speed only on such a GPU.
 
 Calibration uses blurred tiles of the *training* photographs (``swintormer.data.photos``,
 never the test split), defocused by the training recipe with a fixed seed: the inputs the
