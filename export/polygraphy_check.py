@@ -64,8 +64,10 @@ def _polygraphy():
         from polygraphy.backend.pyt import PytRunner
         from polygraphy.common import TensorMetadata
         from polygraphy.comparator import Comparator, CompareFunc
+        from polygraphy.logger import G_LOGGER
     except ImportError:
         raise SwintormerError("--check needs Polygraphy: pip install 'swintormer[export]' (polygraphy, onnx-graphsurgeon)") from None
+    G_LOGGER.module_severity = G_LOGGER.WARNING  # its per-iteration tables; mismatches are errors and still print
     return OnnxrtRunner, SessionFromOnnx, PytRunner, TensorMetadata, Comparator, CompareFunc
 
 
@@ -96,9 +98,6 @@ def check_graph(spec: ExportSpec, module: nn.Module, path: Path, precision: Prec
     from swintormer.export.onnx_export import graph_module
 
     OnnxrtRunner, SessionFromOnnx, PytRunner, TensorMetadata, Comparator, CompareFunc = _polygraphy()
-    from polygraphy.logger import G_LOGGER
-
-    G_LOGGER.module_severity = G_LOGGER.WARNING  # its per-iteration tables; mismatches are errors and still print
     reference = graph_module(module, spec, Precision.FP32).eval()
     metadata = TensorMetadata()
     for t in spec.inputs:
@@ -148,9 +147,6 @@ def first_divergence(reference: Path, path: Path, feed: dict[str, np.ndarray], p
     from polygraphy.backend.onnx import BytesFromOnnx, ModifyOutputs, OnnxFromPath
 
     OnnxrtRunner, SessionFromOnnx, _, _, Comparator, _ = _polygraphy()
-    from polygraphy.logger import G_LOGGER
-
-    G_LOGGER.module_severity = G_LOGGER.WARNING
 
     def runner(p: Path, name: str):
         return OnnxrtRunner(SessionFromOnnx(BytesFromOnnx(ModifyOutputs(OnnxFromPath(str(p)), outputs=constants.MARK_ALL)),

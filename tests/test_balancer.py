@@ -9,7 +9,7 @@ import pytest
 from swintormer.errors import SwintormerError
 from swintormer.serving.balancer import BalancerOptions, Replica, haproxy_binary, haproxy_config
 from swintormer.serving.replicas import MAX_REPLICAS, ReplicaSet
-from swintormer.serving.server import ServerOptions, check_free, free_ports
+from swintormer.serving.server import ServerOptions, check_free, free_ports, log_tail
 
 REPLICAS = [Replica("r0", 9100, 9101), Replica("r1", 9110, 9111)]
 
@@ -70,3 +70,11 @@ def test_a_taken_balancer_port_names_its_option():
         s.listen(1)
         with pytest.raises(SwintormerError, match=f"port {port} \\(--grpc-port\\).*in use"):
             check_free("127.0.0.1", [("--grpc-port", port)])
+
+
+def test_log_tails_read_only_the_end_of_a_long_log(tmp_path):
+    path = tmp_path / "server.log"
+    path.write_text("".join(f"line {i}\n" for i in range(200_000)))  # ~2.3 MB
+    assert log_tail(path, 3) == "line 199997\nline 199998\nline 199999"
+    assert log_tail(path, 10**6).count("\n") < 10_000  # from the last window, not the whole file
+    assert log_tail(tmp_path / "missing.log") == "(no log)"

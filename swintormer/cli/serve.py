@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,15 @@ def run(args: argparse.Namespace) -> int:
     if supervisor:
         supervisor.start()
         log.info("deep health check every %g s; press Ctrl-C to stop", args.check_interval)
-    code = 0
-    while not stop.wait(1.0):
+
+    def failure() -> str | None:
         if supervisor is not None and supervisor.gave_up.is_set():
-            log.error("the server could not be recovered; stopping")
-            code = 1
-            break
+            return "the server could not be recovered; stopping"
         if supervisor is None and not server.alive():
-            log.error("tritonserver exited unexpectedly:\n%s", server.log_tail())
-            code = 1
-            break
+            return f"tritonserver exited unexpectedly:\n{server.log_tail()}"
+        return None
+
+    code = _watch(stop, failure)
     if supervisor is not None:
         supervisor.stop()
         supervisor.join(timeout=60)
@@ -122,16 +122,25 @@ def _run_replicas(args: argparse.Namespace, options, stop: threading.Event) -> i
         log.info("admin key (restricted APIs, every replica): %s  (set SWINTORMER_ADMIN_KEY to choose it)", replicas.admin_key)
     log.info("ready: HTTP %s, gRPC %s through HAProxy (statistics: %s, config: %s)", replicas.http_url, replicas.grpc_url,
              replicas.balancer.stats_url, replicas.balancer.config_path)
-    code = 0
-    while not stop.wait(1.0):
+
+    def failure() -> str | None:
         if replicas.gave_up():
-            log.error("no replica could be kept alive; stopping")
-            code = 1
-            break
+            return "no replica could be kept alive; stopping"
         if not replicas.balancer.alive():
-            log.error("haproxy exited unexpectedly:\n%s", replicas.balancer.log_tail())
-            code = 1
-            break
+            return f"haproxy exited unexpectedly:\n{replicas.balancer.log_tail()}"
+        return None
+
+    code = _watch(stop, failure)
     log.info("stopping the balancer and %d replicas", args.replicas)
     replicas.stop()
     return code
+
+
+def _watch(stop: threading.Event, failure: Callable[[], str | None]) -> int:
+    """Wait for a stop signal (0) or, checked every second, a ``failure()`` message (logged; 1)."""
+    while not stop.wait(1.0):
+        message = failure()
+        if message:
+            log.error("%s", message)
+            return 1
+    return 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swintormer.errors import SwintormerError
-from swintormer.serving.server import Listening, check_free
+from swintormer.serving.server import Listening, check_free, log_tail
 
 __all__ = ["BalancerOptions", "HAProxy", "Replica", "find_haproxy", "haproxy_binary", "haproxy_config"]
 
@@ -203,10 +203,7 @@ class HAProxy(Listening):
         return {row["svname"]: row for row in self.stats() if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")}
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, lines)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from swintormer.errors import SwintormerError
 
-__all__ = ["ADMIN_APIS", "ServerOptions", "TritonServer", "check_free", "check_ports", "free_port", "free_ports"]
+__all__ = ["ADMIN_APIS", "ServerOptions", "TritonServer", "check_free", "check_ports", "free_port", "free_ports", "log_tail"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,18 @@ def check_ports(options: ServerOptions) -> None:
     """Raise one clear error naming the option if any of the server's ports is taken."""
     check_free(options.address, [("--http-port", options.http_port), ("--grpc-port", options.grpc_port),
                                  ("--metrics-port", options.metrics_port)])
+
+
+def log_tail(path: Path, lines: int = 40, window: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of a log file (read from its last ``window`` bytes only: a server
+    log grows for weeks), or ``"(no log)"`` when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - window))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def check_free(address: str, ports: list[tuple[str, int]]) -> None:
@@ -381,10 +393,7 @@ class TritonServer(Listening):
         return alive
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def _cleanup(self) -> None:
         """Remove this server's shared-memory regions (Triton leaves them, even on a clean exit)."""
