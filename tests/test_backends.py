@@ -98,3 +98,35 @@ def test_auto_is_the_command_line_default(monkeypatch):
     assert build_parser("deblur").parse_args(["deblur", "x.png", "-o", "y.png"]).backend == "auto"
     monkeypatch.setenv("SWINTORMER_BACKEND", "onnxruntime")
     assert build_parser("deblur").parse_args(["deblur", "x.png", "-o", "y.png"]).backend == "onnxruntime"
+
+
+def test_graph_tile_functions_keep_tiles_and_the_prior_on_the_sessions_device():
+    """TensorRT (and the server's GPU models) compute on a GPU: the tiles go there once a batch, and
+    the conditioning latent, every DDIM step and the prior stay there until the tiler takes the
+    restored tiles home. Sessions on the ``meta`` device stand in for a GPU: any copy to the host
+    on the way fails ("Cannot copy out of meta tensor")."""
+    import torch
+
+    from swintormer.backends.compose import graph_tile_fn
+    from swintormer.diffusion.config import SchedulerConfig
+    from swintormer.diffusion.prior import PriorSettings
+
+    seen = []
+
+    def encoder(image):
+        seen.append(image.device.type)
+        return torch.empty(image.shape[0], 4, image.shape[2] // 4, image.shape[3] // 4, device=image.device)
+
+    def denoiser(sample, timestep):
+        seen.append(sample.device.type)
+        return torch.empty_like(sample[:, :4])
+
+    def restorer(image, prior):
+        seen.extend([image.device.type, prior.device.type])
+        return torch.empty(image.shape[0], 3, *image.shape[2:], device=image.device)
+
+    fn = graph_tile_fn({"encoder": encoder, "denoiser": denoiser, "restorer": restorer},
+                       PriorSettings(steps=3), SchedulerConfig(), device="meta")
+    out = fn(torch.rand(2, 3, 32, 32), [(0, 0), (0, 32)])
+    assert out.device.type == "meta" and out.shape == (2, 3, 32, 32)
+    assert seen == ["meta"] * (1 + 3 + 2), seen  # encoder, three DDIM steps, restorer (tiles and prior)

@@ -2,7 +2,12 @@
 
 Per batch of tiles: sample the prior of exactly those tiles (when the model has one), then
 restore them with it. The PyTorch backend composes its modules, the graph backends (ONNX
-Runtime, TensorRT) their sessions, called with the export specs' tensor names.
+Runtime, OpenVINO, TensorRT) their sessions, called with the export specs' tensor names.
+
+Nothing here copies to the host: the tiles go to the backend's ``device`` once a batch, the
+conditioning latent, each DDIM step and the prior stay where the backend computed them (a GPU
+for TensorRT, CUDA torch and the server's GPU models), and the tiler moves each batch's
+restored tiles to the host once, where it merges them into its band.
 """
 
 from __future__ import annotations
@@ -41,11 +46,18 @@ def make_tile_fn(
     denoise: DenoiseFn | None = None,
     scheduler: SchedulerConfig | None = None,
     settings: PriorSettings | None = None,
+    device: torch.device | str | None = None,
 ) -> TileFn:
-    """Compose backend callables into a tile function; without ``encode``/``denoise`` no prior is used."""
+    """Compose backend callables into a tile function; without ``encode``/``denoise`` no prior is used.
+
+    ``device``: where the tiles are moved once per batch before the prior and the restorer see
+    them (None: left where the tiler made them, on the host).
+    """
     ddim = DDIMScheduler(scheduler or SchedulerConfig(), eta=(settings or PriorSettings()).eta)
 
     def run(tiles: torch.Tensor, origins: Sequence[tuple[int, int]]) -> torch.Tensor:
+        if device is not None:
+            tiles = tiles.to(device)
         prior = None
         if encode is not None and denoise is not None:
             prior = sample_prior(tiles, origins, encode, denoise, ddim, settings or PriorSettings())
@@ -55,11 +67,15 @@ def make_tile_fn(
 
 
 def graph_tile_fn(
-    sessions: dict[str, GraphSession], settings: PriorSettings | None = None, scheduler: SchedulerConfig | None = None
+    sessions: dict[str, GraphSession],
+    settings: PriorSettings | None = None,
+    scheduler: SchedulerConfig | None = None,
+    device: torch.device | str | None = None,
 ) -> TileFn:
     """A tile function over exported graphs, called with the export specs' tensor names.
 
-    ``sessions``: ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``; each returns a tensor.
+    ``sessions``: ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``; each returns a tensor,
+    on whichever device it computed it (kept there). ``device``: as :func:`make_tile_fn`'s.
     """
     restorer = sessions["restorer"]
 
@@ -67,16 +83,16 @@ def graph_tile_fn(
         feed = {"image": tiles.float()}
         if prior is not None:
             feed["prior"] = prior.float()
-        return restorer(**feed).float().cpu()
+        return restorer(**feed).float()
 
     if "encoder" not in sessions:
-        return make_tile_fn(restore)
+        return make_tile_fn(restore, device=device)
     encoder, denoiser = sessions["encoder"], sessions["denoiser"]
 
     def encode(images: torch.Tensor) -> torch.Tensor:
-        return encoder(image=images.float()).float().cpu()
+        return encoder(image=images.float()).float()
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return denoiser(sample=x.float(), timestep=t.long()).float().cpu()
+        return denoiser(sample=x.float(), timestep=t.long()).float()
 
-    return make_tile_fn(restore, encode, denoise, scheduler, settings)
+    return make_tile_fn(restore, encode, denoise, scheduler, settings, device)

@@ -133,8 +133,9 @@ class TrtSession:
 
 
 def trt_tile_fn(plans: Mapping[str, Path], settings, scheduler) -> TileFn:
-    """A tile function over engines ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``."""
-    return graph_tile_fn(TrtRuntime(plans).sessions, settings, scheduler)
+    """A tile function over engines ``{"restorer": ..., ["encoder": ..., "denoiser": ...]}``: tiles
+    uploaded once a batch, the prior kept on the GPU between the engines."""
+    return graph_tile_fn(TrtRuntime(plans).sessions, settings, scheduler, device="cuda")
 
 
 def tile_fn(model: DeblurModel, request: BackendRequest, graphs: Mapping[str, Path] | None) -> TileFn:

@@ -37,20 +37,20 @@ def tile_fn(model: DeblurModel, request: BackendRequest = BackendRequest(), grap
     for module in model.components().values():
         module.to(device).eval()
 
+    # Tiles go to the device once a batch; the prior stays there; the tiler takes the output home.
     def restore(tiles: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
         with torch.inference_mode():
-            p = None if prior is None else prior.to(device)
-            return model.restorer(tiles.to(device), p).float().cpu()
+            return model.restorer(tiles, prior).float()
 
     if not model.has_prior:
-        return make_tile_fn(restore)
+        return make_tile_fn(restore, device=device)
 
     def encode(images: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return model.encoder(images.to(device)).float().cpu()
+            return model.encoder(images).float()
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return model.denoiser(x.to(device), t.to(device)).float().cpu()
+            return model.denoiser(x.to(device), t.to(device)).float()
 
-    return make_tile_fn(restore, encode, denoise, model.scheduler, request.settings or model.prior)
+    return make_tile_fn(restore, encode, denoise, model.scheduler, request.settings or model.prior, device)
