@@ -91,6 +91,9 @@ def test_static_shapes_pad_short_calls_and_run_long_ones_in_rounds():
     static = ov_backend.OvSession(path, "fp32", threads=2, batch=4)
     assert dynamic.part == 0 and static.part == 2 and len(static.compiled) == 2
     assert static.shapes["image"] == (2, 3, 64, 64) and static.compiled[0].inputs[0].get_partial_shape().is_static
+    threads = [int(c.get_property("INFERENCE_NUM_THREADS")) for c in static.compiled]
+    single = ov_backend.OvSession(path, "fp32", threads=2, batch=1)  # a batch of 1: one model on both threads
+    assert threads == [1, 1] and len(single.compiled) == 1 and int(single.compiled[0].get_property("INFERENCE_NUM_THREADS")) == 2
     x = np.random.default_rng(0).random((7, 3, 64, 64), dtype=np.float32)
     for n in (1, 3, 4, 7):  # padded, padded, one round, two rounds and a padded part
         got = static(image=x[:n])

@@ -92,7 +92,8 @@ class OvSession:
     68 ms), whose threads mostly wait for each other. Separate compiled models rather than
     OpenVINO's own streams of one: with those, a few benchmark runs returned fp32 outputs at
     63-90 dB instead of 104-154 dB against torch, which we could not reproduce in isolation.
-    ``threads``: threads over all streams (0: one per core).
+    ``threads``: threads over all streams (0: one per core); with a known ``batch`` smaller than
+    the cores, ``batch`` streams share them (a batch of 1: one model on every thread).
 
     ``batch``: the largest batch a call carries (0: unknown). Given, and every other axis of the
     graph fixed, each stream is compiled for a static part of ``ceil(batch / streams)`` items:
@@ -106,16 +107,18 @@ class OvSession:
         if not path.is_file():
             raise SwintormerError(f"ONNX file not found: {path}")
         check_precision(precision)
-        streams = max(1, min(threads or os.cpu_count() or 1, MAX_STREAMS))
+        total = threads or os.cpu_count() or 1
+        streams = max(1, min(total, MAX_STREAMS))
+        if batch > 0:  # no more streams than a call has items: a batch of 1 gets every thread
+            streams = min(streams, batch)
         config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_NUM_THREADS": max(1, (threads or os.cpu_count() or 1) // streams), "ENABLE_CPU_PINNING": False}
+                  "INFERENCE_NUM_THREADS": max(1, total // streams), "ENABLE_CPU_PINNING": False}
         core = _core()
         try:
             model = core.read_model(str(path))
             self.part = self._make_static(model, -(-batch // streams)) if batch > 0 else 0
             # one compiled model per stream (not one model's streams): no state shared between them
-            count = min(streams, batch) if self.part else streams
-            self.compiled = [core.compile_model(model, "CPU", config) for _ in range(count)]
+            self.compiled = [core.compile_model(model, "CPU", config) for _ in range(streams)]
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise SwintormerError(f"OpenVINO cannot compile {path}: {exc}") from None
         self.requests = [c.create_infer_request() for c in self.compiled]
