@@ -119,10 +119,10 @@ def _window_inputs(case: Case, dtype: torch.dtype, device: str) -> dict:
     """qkv ``[Bw, 3C, M, M]``, logit scale, CPB MLP output and the derived eager/SDPA tables."""
     m, h = case.window, case.heads
     windows = case.batch * (case.height // m) * (case.width // m)
-    gen = torch.Generator().manual_seed(0)
-    qkv = torch.randn(windows, 3 * case.channels, m, m, generator=gen).to(device, dtype)
-    logit_scale = (math.log(10.0) + torch.randn(h, 1, 1, generator=gen)).to(device, dtype)
-    mlp_table = torch.randn((2 * m - 1) ** 2, h, generator=gen).to(device, dtype)
+    gen = torch.Generator(device).manual_seed(0)  # drawn on the device: a 512 px case is ~10^8 numbers
+    qkv = torch.randn(windows, 3 * case.channels, m, m, generator=gen, device=device).to(dtype)
+    logit_scale = (math.log(10.0) + torch.randn(h, 1, 1, generator=gen, device=device)).to(dtype)
+    mlp_table = torch.randn((2 * m - 1) ** 2, h, generator=gen, device=device).to(dtype)
     bias = continuous_position_bias(mlp_table, relative_position_index(m).to(device))  # [h, N, N]
     mask = shift_window_mask(case.height, case.width, m, case.shift, qkv.device).to(dtype) if case.shift else None
     if mask is None:
@@ -202,9 +202,9 @@ def _swin_impls(case: Case, x: dict) -> dict[str, Impl]:
 def _mdta_impls(case: Case, dtype: torch.dtype, device: str) -> dict[str, Impl]:
     from swintormer.kernels.transposed_attention import transposed_attention as kernel
 
-    gen = torch.Generator().manual_seed(0)
-    qkv = torch.randn(case.batch, 3 * case.channels, case.height, case.width, generator=gen).to(device, dtype)
-    temperature = (0.5 + torch.rand(case.heads, 1, 1, generator=gen)).to(device, dtype)
+    gen = torch.Generator(device).manual_seed(0)
+    qkv = torch.randn(case.batch, 3 * case.channels, case.height, case.width, generator=gen, device=device).to(dtype)
+    temperature = (0.5 + torch.rand(case.heads, 1, 1, generator=gen, device=device)).to(dtype)
 
     return {"triton": lambda: kernel(qkv, temperature, case.heads), "eager": lambda: mdta(qkv, temperature, case.heads)}
 
@@ -255,7 +255,9 @@ def measure(case: Case, peaks: dict) -> dict:
 
     impls = implementations(case)
     expected, actual = impls["eager"]().float(), impls["triton"]().float()
-    ms = {name: do_bench(fn, return_mode="median") for name, fn in impls.items()}
+    # 10 ms warm-up and 40 ms of repeats (do_bench's defaults are 25/100): every case finishes
+    # in one GPU session; the kernels take 0.01-2 ms, so a median still has 20+ calls behind it
+    ms = {name: do_bench(fn, warmup=10, rep=40, return_mode="median") for name, fn in impls.items()}
     nbytes, flops = work(case)
     row = {**asdict(case), "ms": {k: round(v, 4) for k, v in ms.items()}}
     row["max_abs_err_vs_eager"] = float((actual - expected).abs().max())

@@ -13,26 +13,13 @@
 set -u -o pipefail
 OUT=${1:?usage: gpu_session.sh OUTDIR [TRAIN_S]}
 TRAIN_S=${2:-300}
-mkdir -p "$OUT"
-exec > >(tee -a "$OUT/session.log") 2>&1
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0)) s] $*"; }
-PY=${PYTHON:-python3}
+source benchmarks/gpu_env.sh
+$PY -c "import skimage" || { say "scikit-image is missing (the kernel tests need it)"; exit 1; }
 kernel_tests() {  # tests/kernels on the GPU; SIGINT at the limit so pytest still prints its failures
     say "kernel tests"
     timeout -s INT -k 20 "${KERNEL_TESTS_S:-240}" $PY -m pytest tests/kernels -q --tb=short -p no:cacheprovider >"$OUT/kernel_tests.log" 2>&1
     tail -n 25 "$OUT/kernel_tests.log"
 }
-
-# --- the package: editable install, else a copy laid out as the installed package -------------
-if ! $PY -m pip install -q --no-deps --no-build-isolation -e . >/tmp/install.log 2>&1; then
-    say "editable install failed ($(tail -1 /tmp/install.log)); using a copy on PYTHONPATH"
-    mkdir -p /tmp/pkg && cp -r swintormer /tmp/pkg/ && cp -r kernels /tmp/pkg/swintormer/kernels \
-        && cp -r export /tmp/pkg/swintormer/export && export PYTHONPATH=/tmp/pkg
-fi
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-$PY -c "import torch, triton, skimage, swintormer.kernels; print('torch', torch.__version__, 'triton', triton.__version__, 'skimage', skimage.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" || exit 1
 
 # Training photographs from PyWavelets, scikit-learn and matplotlib (the `train` extra): a GPU machine
 # without them reads copies carried along, made here by `python -m swintormer.data.photos --export

@@ -109,6 +109,35 @@ def _kernels(doc: dict, path: Path) -> list[str]:
     return lines + ["", f"Every case (tile, level, shift, dtype, median ms): `{path.name}` beside this report's results.", ""]
 
 
+def _gpu_tiles(doc: dict, path: Path) -> list[str]:
+    """A ``bench_gpu.py`` file: per-tile ms and speed-up over fp32 eager, the photo, what was skipped."""
+    lines = [f"## {path.stem}", "", f"_Models per tile and end to end on {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, "
+             f"git {doc['git_revision']}, `{doc['command']}`, {doc['date']}._", ""]
+    if doc.get("partial"):
+        lines += [f"**Partial run** (stopped after {doc.get('elapsed_s', '?')} s).", ""]
+    for key, summary in doc.get("summary", {}).items():
+        model, tile = key.rsplit(" ", 1)
+        cells = [c for c in doc["cells"] if c["model"] == model and str(c["tile"]) == tile and "ms_per_tile" in c]
+        lines += [f"### {doc['models'].get(model, model)}, {tile} px tiles (batch {cells[0]['batch']})", ""]
+        rows = [[c["dtype"], c["mode"], f"{c['ms_per_tile']:.3f}", f"{summary['speedup_vs_fp32_eager'][c['dtype'] + ' ' + c['mode']]:.2f}x",
+                 f"{c['psnr_vs_fp32_eager_db']:.1f}", f"{c['first_call_s']:.1f}"] for c in cells]
+        lines += _table(["dtype", "mode", "ms per tile", "vs fp32 eager", "PSNR vs fp32 eager (dB)", "first call (s)"], rows) + [""]
+    photo = [p for p in doc.get("photo", []) if "seconds" in p]
+    if photo:
+        lines += [f"### End to end: {photo[0]['size']} photo, tile {photo[0]['tile']}, stride {photo[0]['stride']}", ""]
+        rows = [[doc["models"].get(p["model"], p["model"]), p["dtype"], p["mode"], f"{p['seconds']:.3f}", f"{p['megapixels_per_s']:.2f}",
+                 f"{p['psnr_vs_fp32_eager_db']:.1f}"] for p in photo]
+        lines += _table(["model", "dtype", "fastest tile mode", "seconds", "MP/s", "PSNR vs fp32 eager (dB)"], rows) + [""]
+    skipped = [c for c in doc["cells"] + doc.get("photo", []) if "skipped" in c or "error" in c]
+    if skipped:
+        reasons: dict[str, int] = {}
+        for c in skipped:
+            reason = c.get("skipped") or c.get("error")
+            reasons[reason] = reasons.get(reason, 0) + 1
+        lines += [f"Not measured: {'; '.join(f'{n} x {r}' for r, n in reasons.items())}.", ""]
+    return lines
+
+
 def _memory(sec: dict, plots: list[str]) -> list[str]:
     lines = ["### Memory (peak RSS of a process deblurring one image, tiled)", _env_line(sec), ""]
     rows = [[f"{v['megapixels']:.2f}", f"{v['width']}x{v['height']}", f"{v['peak_rss_mb']:.0f}", f"{v['seconds']:.1f}"] for v in sec["sizes"]]
@@ -257,6 +286,9 @@ def write_report(out: Path, results: Path = RESULTS) -> Path:
         doc = json.loads(path.read_text())
         if "results" in doc and "peaks" in doc:  # a kernel benchmark file (GPU): its summary, the rows linked
             lines += _kernels(doc, path)
+            continue
+        if doc.get("kind") == "gpu_tiles":  # bench_gpu.py's file
+            lines += _gpu_tiles(doc, path)
             continue
         plots = [os.path.relpath(p, out.parent) for p in _plots(doc, path.stem, results / "plots")]
         lines += [f"## {path.stem}", ""]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import bench_kernels
 import recording
@@ -29,3 +30,25 @@ def test_bench_kernels():
     for row in report["results"]:
         assert all(ms > 0 for ms in row["ms"].values()), row
         assert row["max_abs_err_vs_eager"] <= SANITY[row["dtype"]], row
+
+
+def test_every_case_builds_its_implementations_on_the_cpu():
+    """What a GPU session runs, on one small case per op on the CPU (the Triton implementation
+    too where the kernels can run here): each returns the ``[B, C', H, W]`` the model takes."""
+    from swintormer.errors import SwintormerError
+    from swintormer.layers.backend import check_backend
+
+    try:
+        check_backend("triton")
+        kernels = True
+    except SwintormerError:
+        kernels = False
+    for op, shift, channels in (("window_attention", 4, 32), ("window_channel_attention", 4, 32), ("swin_attention", 0, 32),
+                                ("mdta", 0, 16)):
+        case = bench_kernels.Case(op, "swintormer-dpdd", 64, "level1", "float32", 1, channels, 2, 16, 16, 8, shift)
+        impls = bench_kernels.implementations(case, device="cpu")
+        expected = {"window_attention": channels // 2, "window_channel_attention": channels // 2}.get(op, channels)
+        outputs = {name: fn() for name, fn in impls.items() if name != "triton" or kernels}
+        assert {tuple(o.shape) for o in outputs.values()} == {(1, expected, 16, 16)}, (op, {k: o.shape for k, o in outputs.items()})
+        if "triton" in outputs:
+            torch.testing.assert_close(outputs["triton"], outputs["eager"], atol=1e-4, rtol=1e-4)
