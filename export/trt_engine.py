@@ -1,11 +1,13 @@
 """ONNX graph -> serialized TensorRT engine, on the documented TensorRT 10 and 11 APIs.
 
-Precision lives in the graph (fp16 graphs from :mod:`swintormer.export.onnx_export`), so the
-network is strongly typed on both versions: TensorRT 11 networks always are, and on 10 we ask
-for ``STRONGLY_TYPED`` instead of the weak-typing ``BuilderFlag.FP16`` that 11 removed. The
-optimisation profile comes from the export spec; workspace limit, timing cache and builder
-optimisation level are options. This module is deliberately thin: it only runs where TensorRT
-and a GPU exist, which CI does not have.
+Precision lives in the graph (fp16 graphs from :mod:`swintormer.export.onnx_export`, int8/fp8
+QDQ graphs from :mod:`swintormer.export.quantize`), so the network is strongly typed on both
+versions: TensorRT 11 networks always are, and on 10 we ask for ``STRONGLY_TYPED`` instead of the
+weak-typing ``BuilderFlag.FP16`` that 11 removed. The build runs through Polygraphy's TensorRT
+loaders, the tool TensorRT users reach for; the optimisation profile comes from the export spec
+(:func:`engine_profile`, tested on a CPU), workspace limit, timing cache and builder
+optimisation level are options. This module is deliberately thin: the build only runs where
+TensorRT and a GPU exist, which CI does not have, and has not run yet.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 
 from swintormer.errors import SwintormerError
 from swintormer.export.specs import ExportSpec, Precision
+from swintormer.files import atomic_write_bytes
 
-__all__ = ["EngineOptions", "build_engine", "engine_name", "tensorrt_status"]
+__all__ = ["EngineOptions", "build_engine", "engine_name", "engine_profile", "tensorrt_status"]
 
 log = logging.getLogger(__name__)
 
@@ -53,56 +56,52 @@ def engine_name(variant: str, component: str, precision: Precision) -> str:
     return f"{variant}-{component}-{precision.value}-sm{major}{minor}-trt{trt.__version__}.plan"
 
 
-def _network_flags(trt) -> int:
-    if int(trt.__version__.split(".")[0]) >= 11:
-        return 0  # strongly typed is the only mode
-    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+def engine_profile(spec: ExportSpec):
+    """Polygraphy's optimisation :class:`~polygraphy.backend.trt.Profile` of ``spec``: ``(min, opt,
+    max)`` per input, from the same declaration the ONNX names, cache keys and Triton configs use."""
+    from polygraphy.backend.trt import Profile
 
-
-def _parse(trt, builder, logger, onnx_path: Path):
-    network = builder.create_network(_network_flags(trt))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise SwintormerError(f"TensorRT could not parse {onnx_path.name}: {errors}")
-    return network, parser
-
-
-def _config(trt, builder, spec: ExportSpec, options: EngineOptions):
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * 2**30))
-    config.builder_optimization_level = options.optimization_level
-    profile = builder.create_optimization_profile()
+    profile = Profile()
     for name, (lo, opt, hi) in spec.profile().items():
-        profile.set_shape(name, lo, opt, hi)
-    config.add_optimization_profile(profile)
-    cache_bytes = options.timing_cache.read_bytes() if options.timing_cache and options.timing_cache.is_file() else b""
-    config.set_timing_cache(config.create_timing_cache(cache_bytes), ignore_mismatch=False)
-    return config
+        profile.add(name, min=lo, opt=opt, max=hi)
+    return profile
+
+
+def _loaders():
+    try:
+        from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath
+        from polygraphy.exception import PolygraphyException
+    except ImportError:
+        raise SwintormerError("building TensorRT engines needs Polygraphy: pip install 'swintormer[trt]' (tensorrt, polygraphy)") from None
+    return CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, PolygraphyException
 
 
 def build_engine(onnx_path: Path, spec: ExportSpec, out_path: Path, options: EngineOptions = EngineOptions()) -> Path:
     """Build and serialize an engine for ``onnx_path`` with ``spec``'s profile; returns ``out_path``.
 
-    The int64 ``timestep`` input of the denoiser is kept (TensorRT 10+ supports int64 I/O).
+    Through Polygraphy's TensorRT loaders (``NetworkFromOnnxPath`` strongly typed, ``CreateConfig``
+    with the profile, workspace limit, optimisation level and timing cache, ``EngineBytesFromNetwork``,
+    which merges the timing cache back under a file lock, so parallel builds share one). The int64
+    ``timestep`` input of the denoiser is kept (TensorRT 10+ supports int64 I/O).
     """
     usable, why = tensorrt_status()
     if not usable:
         raise SwintormerError(why)
     import tensorrt as trt
 
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, Path(onnx_path))
-    config = _config(trt, builder, spec, options)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise SwintormerError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(bytes(serialized))
+    CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, PolygraphyException = _loaders()
+    cache = str(options.timing_cache) if options.timing_cache is not None else None
     if options.timing_cache is not None:
         options.timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        options.timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    config = CreateConfig(profiles=[engine_profile(spec)], builder_optimization_level=options.optimization_level,
+                          memory_pool_limits={trt.MemoryPoolType.WORKSPACE: int(options.workspace_gib * 2**30)},
+                          load_timing_cache=cache)
+    # strongly typed: required on TensorRT 10 for precision from the graph, accepted and ignored on 11
+    network = NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
+    try:
+        serialized = EngineBytesFromNetwork(network, config=config, save_timing_cache=cache)()
+    except PolygraphyException as exc:
+        raise SwintormerError(f"TensorRT failed to build an engine from {Path(onnx_path).name}: {exc}") from None
+    out_path = atomic_write_bytes(out_path, bytes(serialized))
     log.info("built %s (%.1f MB)", out_path.name, out_path.stat().st_size / 2**20)
     return out_path

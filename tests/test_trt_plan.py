@@ -68,3 +68,18 @@ def test_one_block_serves_every_engine_of_a_model():
     assert shared_memory_bytes({}) == 0
     with pytest.raises(SwintormerError):
         BufferPool(lambda s, d: None, capacity=0)
+
+
+def test_the_engine_is_built_with_the_export_specs_profile():
+    """The builder's Polygraphy profile (what ``CreateConfig`` gets) is the spec's, input by input,
+    for every component of a prior model (the denoiser's int64 timestep included)."""
+    pytest.importorskip("polygraphy")
+    from swintormer.export.trt_engine import engine_profile
+
+    for name, spec in component_specs(DeblurModel.load(expect="swintormer-tiny-prior"), tile=256, max_batch=8).items():
+        profile = engine_profile(spec)
+        assert list(profile) == [t.name for t in spec.inputs], name
+        for tensor, (lo, opt, hi) in spec.profile().items():
+            got = profile[tensor]
+            assert (tuple(got.min), tuple(got.opt), tuple(got.max)) == (lo, opt, hi), (name, tensor)
+    assert tuple(engine_profile(component_specs(DeblurModel.load(), tile=256, max_batch=8)["restorer"])["image"].max) == (8, 3, 256, 256)
