@@ -14,9 +14,10 @@ it is made for, on whatever runners this machine has:
   graph of the same component, both on ONNX Runtime, naming the first layer in graph order that
   leaves the tolerances (``first_divergence``).
 
-Where TensorRT and a GPU are present, TensorRT runners belong beside these (``TrtRunner`` over
-``EngineFromNetwork``) with the same mark-all comparison against ONNX Runtime; that part has not
-run here (no TensorRT).
+Where TensorRT and a GPU are present and the engines were built, a ``TrtRunner`` over each
+engine joins the comparison (ONNX Runtime and TensorRT each against PyTorch); that part has not
+run yet (no machine this project has used had TensorRT), and the layer-wise comparison stays on
+ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ def _cpu_runner(PytRunner):
     return CpuPytRunner
 
 
-def check_graph(spec: ExportSpec, module: nn.Module, path: Path, precision: Precision, lint: bool = True) -> CheckReport:
-    """Compare the graph at ``path`` with ``module`` through Polygraphy's comparator (and lint it)."""
+def check_graph(spec: ExportSpec, module: nn.Module, path: Path, precision: Precision, lint: bool = True,
+                engine: Path | None = None) -> CheckReport:
+    """Compare the graph at ``path`` (and the TensorRT ``engine`` built from it, if given) with
+    ``module`` through Polygraphy's comparator, every runner against PyTorch; lint the graph."""
     from swintormer.export.onnx_export import graph_module
 
     OnnxrtRunner, SessionFromOnnx, PytRunner, TensorMetadata, Comparator, CompareFunc = _polygraphy()
@@ -104,20 +107,27 @@ def check_graph(spec: ExportSpec, module: nn.Module, path: Path, precision: Prec
         metadata.add(t.name, np.dtype(t.dtype), tuple(t.shape))  # named dims are dynamic
     outputs = [t.name for t in spec.outputs]
 
-    runners = [OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name="onnxruntime"),
-               _cpu_runner(PytRunner)(lambda: reference, metadata, outputs, name="pytorch")]
+    runners = [_cpu_runner(PytRunner)(lambda: reference, metadata, outputs, name="pytorch"),
+               OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name="onnxruntime")]
+    if engine is not None:  # only where TensorRT and a GPU are (not run yet: no such machine so far)
+        from polygraphy.backend.common import BytesFromPath
+        from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+        runners.append(TrtRunner(EngineFromBytes(BytesFromPath(str(engine))), name="tensorrt"))
     feeds = [spec.sample_inputs(batch=b, seed=b) for b in sorted({1, spec.max_batch})]
     results = Comparator.run(runners, data_loader=feeds)
     atol, rtol = TOLERANCES[precision]
-    accuracy = Comparator.compare_accuracy(results, compare_func=CompareFunc.simple(atol=atol, rtol=rtol))
+    against_pytorch = [(0, i) for i in range(1, len(runners))]
+    accuracy = Comparator.compare_accuracy(results, comparisons=against_pytorch, compare_func=CompareFunc.simple(atol=atol, rtol=rtol))
     worst = 0.0
-    (_, ort_results), (_, pt_results) = results.items()
-    for got, want in zip(ort_results, pt_results):
-        for name in outputs:
-            a, b = np.asarray(got[name], dtype=np.float64), np.asarray(want[name], dtype=np.float64)
-            worst = max(worst, float(np.abs(a - b).max()))
+    (_, want_results), *others = results.items()
+    for _, got_results in others:
+        for got, want in zip(got_results, want_results):
+            for name in outputs:
+                a, b = np.asarray(got[name], dtype=np.float64), np.asarray(want[name], dtype=np.float64)
+                worst = max(worst, float(np.abs(a - b).max()))
     problems = tuple(lint_graph(path)) if lint else ()
-    return CheckReport(spec.component, ("onnxruntime", "pytorch"), bool(accuracy), worst, problems)
+    return CheckReport(spec.component, tuple(r.name for r in runners[1:]) + ("pytorch",), bool(accuracy), worst, problems)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ def _check(model, deployment, precision) -> bool:
     ok = True
     for component, spec in deployment.specs.items():
         path = deployment.onnx[component].path
-        report = check_graph(spec, model.components()[component], path, precision)
+        engine = deployment.engines[component].path if deployment.engines and component in deployment.engines else None
+        report = check_graph(spec, model.components()[component], path, precision, engine=engine)
         (log.info if report.ok else log.error)("  %s", report.line())
         ok = ok and report.ok
         if not report.passed and precision != Precision.FP32:  # which layer leaves the tolerances first
