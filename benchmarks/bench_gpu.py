@@ -10,7 +10,10 @@ in float32, float16 and bfloat16, each through four execution modes:
 - ``eager``: the model's PyTorch attention, the upstream code's path;
 - ``triton``: this project's Triton attention kernels, the rest eager;
 - ``compile``: ``torch.compile`` (inductor, default mode, static shapes) of the PyTorch path;
-- ``cuda_graph``: the Triton-kernel model captured once in a CUDA graph and replayed.
+- ``cuda_graph``: the model captured once in a CUDA graph and replayed, its attention on the
+  Triton kernels where they take the dtype (fp32, fp16) and PyTorch's otherwise (bf16).
+
+The Triton kernels take fp32 and fp16: ``triton`` bf16 cells are recorded as skipped.
 
 The tiles are crops of the bundled sample photograph; every cell's output is compared with the
 float32 eager output of the same tiles (PSNR, data range 1). End to end: the sample resized to
@@ -114,11 +117,22 @@ def photo_tiles(photo: torch.Tensor, tile: int, batch: int, channels: int) -> to
     return tiles.repeat(1, channels // 3, 1, 1) if channels != 3 else tiles
 
 
-def why_not(mode: str, device: torch.device) -> str:
-    """Why ``mode`` cannot run on ``device`` ("" when it can)."""
+def attention(mode: str, dtype: torch.dtype) -> str:
+    """The attention backend a cell runs: the kernels for ``triton``, and for ``cuda_graph`` where they take ``dtype``."""
+    from swintormer.kernels import SUPPORTED_DTYPES
+
+    return "triton" if mode == "triton" or (mode == "cuda_graph" and dtype in SUPPORTED_DTYPES) else "torch"
+
+
+def why_not(mode: str, device: torch.device, dtype: torch.dtype = torch.float32) -> str:
+    """Why ``mode`` cannot run on ``device`` in ``dtype`` ("" when it can)."""
+    from swintormer.kernels import SUPPORTED_DTYPES
+
     if mode == "cuda_graph" and device.type != "cuda":
         return "CUDA graphs need a CUDA device"
-    if mode in ("triton", "cuda_graph"):
+    if mode == "triton" and dtype not in SUPPORTED_DTYPES:
+        return f"the Triton kernels take {' and '.join(str(d).split('.')[-1] for d in SUPPORTED_DTYPES)}"
+    if attention(mode, dtype) == "triton":
         from swintormer.layers.backend import check_backend
         from swintormer.errors import SwintormerError
 
@@ -136,7 +150,7 @@ def make_runner(restorer: torch.nn.Module, mode: str, dtype: torch.dtype, exampl
     from swintormer.models import set_attention_backend
 
     model = copy.deepcopy(restorer).to(example.device, dtype).eval()
-    set_attention_backend(model, "triton" if mode in ("triton", "cuda_graph") else "torch")
+    set_attention_backend(model, attention(mode, dtype))
     if mode == "compile":
         model = torch.compile(model, dynamic=False, backend=compile_backend)
     if mode != "cuda_graph":
@@ -256,7 +270,7 @@ class Bench:
 
     def measure(self, cell: Cell) -> dict:
         row = asdict(cell)
-        reason = why_not(cell.mode, self.device) or (f"over the {self.args.budget:g} s budget" if self.elapsed() > self.args.budget else "")
+        reason = why_not(cell.mode, self.device, DTYPES[cell.dtype]) or (f"over the {self.args.budget:g} s budget" if self.elapsed() > self.args.budget else "")
         if reason:
             return {**row, "skipped": reason}
         try:
@@ -273,7 +287,7 @@ class Bench:
             return {**row, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
         if cell.tile == self.args.tiles[0]:
             self.runners[(cell.model, cell.dtype, cell.mode)] = run
-        return {**row, "ms_per_call": round(ms, 3), "ms_per_tile": round(ms / cell.batch, 3),
+        return {**row, "attention": attention(cell.mode, DTYPES[cell.dtype]), "ms_per_call": round(ms, 3), "ms_per_tile": round(ms / cell.batch, 3),
                 "first_call_s": round(first, 2), "psnr_vs_fp32_eager_db": psnr_db(got, expected)}
 
     def photo_cell(self, model: str, dtype: str) -> dict:

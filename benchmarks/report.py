@@ -119,9 +119,9 @@ def _gpu_tiles(doc: dict, path: Path) -> list[str]:
         model, tile = key.rsplit(" ", 1)
         cells = [c for c in doc["cells"] if c["model"] == model and str(c["tile"]) == tile and "ms_per_tile" in c]
         lines += [f"### {doc['models'].get(model, model)}, {tile} px tiles (batch {cells[0]['batch']})", ""]
-        rows = [[c["dtype"], c["mode"], f"{c['ms_per_tile']:.3f}", f"{summary['speedup_vs_fp32_eager'][c['dtype'] + ' ' + c['mode']]:.2f}x",
+        rows = [[c["dtype"], c["mode"], c.get("attention", ""), f"{c['ms_per_tile']:.3f}", f"{summary['speedup_vs_fp32_eager'][c['dtype'] + ' ' + c['mode']]:.2f}x",
                  f"{c['psnr_vs_fp32_eager_db']:.1f}", f"{c['first_call_s']:.1f}"] for c in cells]
-        lines += _table(["dtype", "mode", "ms per tile", "vs fp32 eager", "PSNR vs fp32 eager (dB)", "first call (s)"], rows) + [""]
+        lines += _table(["dtype", "mode", "attention", "ms per tile", "vs fp32 eager", "PSNR vs fp32 eager (dB)", "first call (s)"], rows) + [""]
     photo = [p for p in doc.get("photo", []) if "seconds" in p]
     if photo:
         lines += [f"### End to end: {photo[0]['size']} photo, tile {photo[0]['tile']}, stride {photo[0]['stride']}", ""]

@@ -75,5 +75,13 @@ def test_cpu_smoke_run_measures_every_mode_it_can_and_says_why_not_the_others(tm
     assert summary["fp32_eager_ms_per_tile"] > 0 and set(summary["speedup_vs_fp32_eager"]) == {
         f"{d} {m}" for d in ("float32", "bfloat16") for m in ("eager", "compile")}
     rendered = "\n".join(report._gpu_tiles(doc, out))  # what BENCHMARKS.md shows
-    assert "| bfloat16 | compile |" in rendered and "Not measured: 2 x CUDA graphs need a CUDA device." in rendered, rendered
+    assert "| bfloat16 | compile | torch |" in rendered and "Not measured: 2 x CUDA graphs need a CUDA device." in rendered, rendered
     assert doc["compile_backend"] == "aot_eager"
+
+
+def test_bf16_runs_the_kernels_nowhere_and_cuda_graphs_capture_what_runs():
+    """The kernels take fp32/fp16: a bf16 ``triton`` cell is skipped with that reason, and a bf16
+    CUDA graph captures PyTorch's attention, fp16/fp32 graphs the kernels."""
+    assert bench_gpu.why_not("triton", torch.device("cuda"), torch.bfloat16) == "the Triton kernels take float16 and float32"
+    assert bench_gpu.attention("cuda_graph", torch.bfloat16) == "torch" and bench_gpu.attention("cuda_graph", torch.float16) == "triton"
+    assert bench_gpu.attention("compile", torch.float16) == "torch" and bench_gpu.attention("triton", torch.float32) == "triton"
