@@ -34,7 +34,8 @@ class TritonPythonModel:
             sessions["encoder"] = lambda **feed: bls_infer(pb_utils, "encoder", feed, "latent", device)
             sessions["denoiser"] = lambda sample, timestep: bls_infer(
                 pb_utils, "denoiser", {"sample": sample, "timestep": timestep.reshape(-1, 1)}, "eps", device)
-        self.tile_fn = graph_tile_fn(sessions, settings, scheduler)
+        # gpu flavour: tiles go to the GPU once a batch and travel to the models by DLPack, as the prior does
+        self.tile_fn = graph_tile_fn(sessions, settings, scheduler, device=None if device == "cpu" else device)
         warm_up(self.limits)
 
     def execute(self, requests):
