@@ -38,7 +38,6 @@ import copy
 import datetime
 import json
 import logging
-import re
 import statistics
 import sys
 import time
@@ -50,11 +49,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recording import git_revision
+from recording import git_revision, results_file
+from timing import latencies
 
 log = logging.getLogger("bench_gpu")
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("swintormer-dpdd", "default")
 MODES = ("eager", "triton", "cuda_graph", "compile")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -181,16 +180,7 @@ def _sync(device: torch.device) -> None:
 
 def median_ms(fn: Callable[[], object], device: torch.device, reps: int, warmup: int = 2) -> float:
     """Median wall-clock milliseconds of ``reps`` synchronised calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return 1e3 * statistics.median(latencies(lambda: (fn(), _sync(device)), reps, warmup))
 
 
 def psnr_db(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -408,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         log.warning("Triton is not installed: the kernels' modes cannot run (pip install triton)")
         return 0
-    slug = re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-")
-    out = args.out or RESULTS
-    out = out / f"{slug}-gpu.json" if out.is_dir() else out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file(args.out, device_name(device), "gpu")
     report = Bench(args, device, out, " ".join(["python", "benchmarks/bench_gpu.py", *argv])).run()
     for key, value in report["summary"].items():
         log.info("%-28s fp32 eager %.3f ms/tile, best %s (%.2fx)", key, value["fp32_eager_ms_per_tile"], value["best"],

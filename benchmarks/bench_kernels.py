@@ -50,6 +50,8 @@ from swintormer.layers.attention import (
 )
 from swintormer.registry import get_config
 
+from recording import results_file
+
 log = logging.getLogger("bench_kernels")
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -302,10 +304,7 @@ def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, comma
 
     peaks = device_peaks()
     name = torch.cuda.get_device_name()
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    out = out or RESULTS
-    out = out / f"{slug}-kernels.json" if out.is_dir() else out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file(out, name, "kernels")
     cases = build_cases(tiles, dtypes, batch)
     report = {
         "device": name,

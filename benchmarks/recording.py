@@ -66,6 +66,16 @@ def device_name() -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-").lower()[:80]
 
 
+def results_file(out: Path | None, device: str, kind: str) -> Path:
+    """Where a GPU script writes its JSON: ``out`` if it is a file path, else
+    ``<out or benchmarks/results>/<device, lower-case, dashes>-<kind>.json``; its folder created."""
+    out = out or RESULTS
+    if out.is_dir():
+        out = out / f"{re.sub(r'[^a-z0-9]+', '-', device.lower()).strip('-')}-{kind}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def git_revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent, timeout=10)

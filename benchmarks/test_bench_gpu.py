@@ -85,3 +85,9 @@ def test_bf16_runs_the_kernels_nowhere_and_cuda_graphs_capture_what_runs():
     assert bench_gpu.why_not("triton", torch.device("cuda"), torch.bfloat16) == "the Triton kernels take float16 and float32"
     assert bench_gpu.attention("cuda_graph", torch.bfloat16) == "torch" and bench_gpu.attention("cuda_graph", torch.float16) == "triton"
     assert bench_gpu.attention("compile", torch.float16) == "torch" and bench_gpu.attention("triton", torch.float32) == "triton"
+
+
+def test_results_go_to_a_device_named_file_in_a_folder_or_to_the_path_given(tmp_path):
+    assert recording.results_file(tmp_path, "NVIDIA H200", "gpu") == tmp_path / "nvidia-h200-gpu.json"
+    given = tmp_path / "new" / "run.json"
+    assert recording.results_file(given, "NVIDIA H200", "kernels") == given and given.parent.is_dir()

@@ -90,9 +90,10 @@ def build_engine(onnx_path: Path, spec: ExportSpec, out_path: Path, options: Eng
     import tensorrt as trt
 
     CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, PolygraphyException = _loaders()
-    cache = str(options.timing_cache) if options.timing_cache is not None else None
+    cache = None
     if options.timing_cache is not None:
         options.timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        cache = str(options.timing_cache)
     config = CreateConfig(profiles=[engine_profile(spec)], builder_optimization_level=options.optimization_level,
                           memory_pool_limits={trt.MemoryPoolType.WORKSPACE: int(options.workspace_gib * 2**30)},
                           load_timing_cache=cache)
