@@ -199,6 +199,16 @@ def _int8(sec: dict) -> list[str]:
     lines += _table(["image", "fp32 vs target (dB)"] + [h for p in kinds for h in (f"{p} vs fp32 (dB)", f"{p} vs target (dB)",
                                                                                    f"{p} lost (dB)")], rows)
     lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + ".", ""]
+    if sec.get("time_by_op"):
+        f, q = sec["time_by_op"]["fp32"], sec["time_by_op"]["int8"]
+        lines += [f"Where the time goes (ONNX Runtime's profiler at batch {f['batch']}, as `swintormer profile --runtime "
+                  f"onnxruntime` prints it): the fp32 graph spends {f['compute_share'] * f['kernel_ms_per_tile']:.0f} ms a tile in "
+                  f"convolutions and matmuls, {100 * f['compute_share']:.0f}% of its {f['kernel_ms_per_tile']:.0f} ms of kernels, so "
+                  f"int8 arithmetic could make it at most {f['ceiling']:.2f}x faster even at no cost; the int8 graph spends "
+                  f"{q['compute_share'] * q['kernel_ms_per_tile']:.0f} ms a tile in them and {100 * q['qdq_share']:.0f}% of its "
+                  f"{q['kernel_ms_per_tile']:.0f} ms quantizing and dequantizing (the profiler itself costs time per kernel: "
+                  f"unprofiled, the same runs took {f.get('unprofiled_ms_per_tile', 0):.0f} and "
+                  f"{q.get('unprofiled_ms_per_tile', 0):.0f} ms a tile).", ""]
     return lines + [*(f"- {n}" for n in sec.get("notes", [])), ""]
 
 

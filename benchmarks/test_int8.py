@@ -56,6 +56,9 @@ def test_int8_against_fp32(default_model, record, quick):
                 times[p].append((time.perf_counter() - t0) / batch)
         speed[f"batch {batch}"] = {f"{p}_ms_per_tile": 1000 * statistics.median(t) for p, t in times.items()}
         speed[f"batch {batch}"]["speedup"] = statistics.median(times["fp32"]) / statistics.median(times["int8"])
+    where = _where_the_time_goes({p: s.path for p, s in sessions.items()}, 2 if quick else 5)
+    for p in where:
+        where[p]["unprofiled_ms_per_tile"] = speed["batch 8"][f"{p}_ms_per_tile"]
     fns = {p: tile_function(default_model, "onnxruntime", TILING, BackendRequest(precision=p)) for p in ("fp32", *quantized)}
     images = {"sample": (read_image(ASSETS / "sample_blurry.png").pixels, read_image(ASSETS / "sample_sharp.png").pixels)}
     images.update({f"synthetic test {i}": pair for i, pair in enumerate(_synthetic_pairs(quick))})
@@ -72,12 +75,29 @@ def test_int8_against_fp32(default_model, record, quick):
              "<= 0.1 dB lost against the targets": bool(max(q["int8_lost_db"] for q in quality.values()) <= 0.1),
              "fp8: >= 40 dB against fp32": bool(min(q["fp8_vs_fp32_db"] for q in quality.values()) >= 40),
              "fp8: <= 0.1 dB lost against the targets": bool(max(q["fp8_lost_db"] for q in quality.values()) <= 0.1)}
-    record("int8", {"speed": speed, "quality": quality, "goals": goals, "notes": [
+    record("int8", {"speed": speed, "quality": quality, "goals": goals, "time_by_op": where, "notes": [
         "ONNX Runtime 1.32 static quantization, QDQ, int8 Conv+MatMul, symmetric per-channel weights and symmetric activations "
         "(the TensorRT convention), calibrated on 32 defocused tiles of the training photographs",
         "fp8: the same in float8 e4m3 (opset 19, Distribution calibration); parity only, ONNX Runtime's CPU provider "
         "dequantizes it (speed belongs to TensorRT on an FP8 GPU)",
         "default model, tile 256, 2 intra-op threads; speed: median of interleaved runs"]})
-    print(f"\nint8/fp8: {speed}; quality {quality}; goals {goals}")
+    print(f"\nint8/fp8: {speed}; quality {quality}; goals {goals}; time by op {where}")
     assert all(q[f"{p}_vs_fp32_db"] >= 30 for q in quality.values() for p in quantized), quality  # a broken quantization is far below
     assert 0.3 <= speed["batch 8"]["speedup"] <= 10, speed
+    assert 0.1 <= where["fp32"]["compute_share"] <= 0.95 and where["int8"]["qdq_share"] > 0.01, where
+
+
+def _where_the_time_goes(paths: dict, calls: int) -> dict:
+    """ONNX Runtime's profile of each graph at batch 8: the convolutions' and matmuls' share of the
+    kernel time (what int8 arithmetic can shorten), the speed-up if they took none, and the
+    share of the quantize/dequantize ops the int8 graph adds."""
+    from swintormer.backends.op_profile import profile_graph
+
+    feed = {"image": np.random.default_rng(1).random((TILING.batch, 3, TILING.tile, TILING.tile), dtype=np.float32)}
+    out = {}
+    for precision, path in paths.items():
+        prof = profile_graph(path, feed, calls)
+        out[precision] = {"batch": prof.batch, "kernel_ms_per_tile": prof.total_ms / prof.batch, "compute_share": prof.share_of(),
+                          "ceiling": prof.ceiling(), "qdq_share": prof.share_of(("QuantizeLinear", "DequantizeLinear")),
+                          "top": [(t.name, round(t.share, 3)) for t in prof.by_type[:5]]}
+    return out

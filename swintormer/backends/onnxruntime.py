@@ -48,11 +48,13 @@ class OrtSession:
 
     Every input is batch-first (export/specs.py). On the CPU provider a call of more than
     ``run_batch`` items runs as consecutive runs of ``run_batch`` (default CPU_RUN_BATCH; 0: one
-    run), so the caller's batch sets the contract and not the activation memory.
+    run), so the caller's batch sets the contract and not the activation memory. ``profile_dir``:
+    record ONNX Runtime's profile of every run there (read by
+    :func:`swintormer.backends.op_profile.profile_graph`).
     """
 
     def __init__(self, path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0,
-                 run_batch: int | None = None) -> None:
+                 run_batch: int | None = None, profile_dir: Path | None = None) -> None:
         ort = _ort()
         path = Path(path)
         if not path.is_file():
@@ -70,6 +72,9 @@ class OrtSession:
             options.intra_op_num_threads = threads
         if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # the command line's default: no spinning
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if profile_dir is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(profile_dir) / path.stem)
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own exception types

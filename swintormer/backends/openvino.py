@@ -100,9 +100,12 @@ class OvSession:
     OpenVINO then plans its kernels once, at load, instead of on a call's first shape (2-core
     Xeon, bf16, 8 tiles a call: 23 against 29 ms a tile, first call 0.21 against 0.35-0.71 s).
     A shorter part is padded with zeros (its outputs dropped); a longer call runs in rounds.
+    ``profile``: OpenVINO records every node's kernel time (``PERF_COUNT``), read by
+    :func:`swintormer.backends.op_profile.profile_graph`.
     """
 
-    def __init__(self, path: str | Path, precision: str = "fp32", threads: int = 0, batch: int = 0) -> None:
+    def __init__(self, path: str | Path, precision: str = "fp32", threads: int = 0, batch: int = 0,
+                 profile: bool = False) -> None:
         path = Path(path)
         if not path.is_file():
             raise SwintormerError(f"ONNX file not found: {path}")
@@ -113,6 +116,8 @@ class OvSession:
             streams = min(streams, batch)
         config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": max(1, total // streams), "ENABLE_CPU_PINNING": False}
+        if profile:  # per-node kernel times of each request's last run (swintormer.backends.op_profile)
+            config["PERF_COUNT"] = True
         core = _core()
         try:
             model = core.read_model(str(path))
