@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -115,7 +116,7 @@ def environment() -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "versions": versions(),
         "git_revision": git_revision(),
-        "command": " ".join([_program(), *sys.argv[1:]]),
+        "command": shlex.join([_program(), *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 

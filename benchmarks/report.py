@@ -216,7 +216,9 @@ def _cpu_backends(sec: dict) -> list[str]:
     lines = [f"### CPU backends per {sec['tile']}x{sec['tile']} tile ({sec['model']}, batch {sec['batch']})", _env_line(sec), ""]
     rows = [[k, f"{v['ms_per_tile']:.1f}", f"{v['vs_torch']:.2f}x", f"{v['psnr_vs_torch_db']:.1f}"] for k, v in sec["rows"].items()]
     lines += _table(["backend precision", "ms per tile", "vs torch eager", "PSNR vs fp32 torch (dB)"], rows)
-    lines += ["", f"Medians of {sec['repeats']} interleaved repeats; torch eager is the reference (the upstream code's speed within 7% here)."]
+    settled = ", each after a settling call" if sec.get("settle") else ""
+    lines += ["", f"Medians of {sec['repeats']} interleaved repeats{settled}; torch eager is the reference (the upstream code's "
+              "speed within 7% here)."]
     if sec.get("goals"):
         lines += ["Goals: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in sec["goals"].items()) + "."]
     return lines + ["", *(f"- {n}" for n in sec.get("notes", [])), ""]

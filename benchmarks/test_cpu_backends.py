@@ -11,6 +11,7 @@ floor whose output is >= 50 dB against fp32 torch; ONNX Runtime's peak no higher
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import subprocess
@@ -26,6 +27,8 @@ from swintormer.backends import BACKENDS, BackendRequest
 from swintormer.inference import tile_function
 from swintormer.metrics import psnr
 from swintormer.tiling import TilingConfig, plan_tiles
+
+from timing import interleaved
 
 PROBE = Path(__file__).resolve().parent / "memory_probe.py"
 PHOTO = (1680, 1120)
@@ -59,20 +62,15 @@ def _timed(fn) -> float:
 
 def _per_tile(model, runs: list[tuple[str, str]], tiling: TilingConfig, repeats: int) -> dict[str, dict]:
     """``{"backend precision": {ms_per_tile, vs_torch, psnr_vs_torch_db}}``, medians of interleaved
-    repeats of one batch of seeded random tiles; the first run is the reference."""
+    repeats (each after a settling call) of one batch of seeded random tiles; the first run is the reference."""
     tiles = torch.rand(tiling.batch, model.in_channels, tiling.tile, tiling.tile, generator=torch.Generator().manual_seed(0))
     origins = [(0, 0)] * tiling.batch
     fns = {f"{b} {p}": tile_function(model, b, tiling, BackendRequest(precision=p)) for b, p in runs}
     reference = next(iter(fns))
     ref = fns[reference](tiles, origins)
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    quality = {}
-    for key, fn in fns.items():
-        quality[key] = psnr(fn(tiles, origins).numpy(), ref.numpy())  # also the warm-up call
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            times[key].append(_timed(lambda: fn(tiles, origins)) / tiling.batch)
-    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    quality = {key: psnr(fn(tiles, origins).numpy(), ref.numpy()) for key, fn in fns.items()}  # also the warm-up
+    times = interleaved({k: functools.partial(fn, tiles, origins) for k, fn in fns.items()}, repeats)
+    ms = {k: 1000 * statistics.median(v) / tiling.batch for k, v in times.items()}
     return {k: {"ms_per_tile": ms[k], "vs_torch": ms[k] / ms[reference], "psnr_vs_torch_db": quality[k]} for k in fns}
 
 
@@ -80,7 +78,7 @@ def test_per_tile(default_model, record, quick):
     repeats = 2 if quick else 5
     rows = _per_tile(default_model, _runs(quick), TILING, repeats)
     record("cpu_backends", {"model": "bundled default (swintormer-tiny)", "tile": TILING.tile, "batch": TILING.batch,
-                            "rows": rows, "repeats": repeats})
+                            "rows": rows, "repeats": repeats, "settle": 1})
     assert all(v["psnr_vs_torch_db"] >= 30 for v in rows.values()), rows  # every backend computes the same model
 
 
@@ -105,7 +103,7 @@ def test_full_size_per_tile(full_size, record):
     best = min((k for k in rows if k != "torch fp32"), key=lambda k: rows[k]["vs_torch"])
     goals = {f"<= {FULL_SIZE_GOAL}x torch eager ({best})": bool(rows[best]["vs_torch"] <= FULL_SIZE_GOAL)}
     record("cpu_backends_full_size", {"model": "swintormer-dpdd (seeded random weights)", "tile": tiling.tile,
-                                      "batch": tiling.batch, "rows": rows, "repeats": repeats, "goals": goals, "notes": [
+                                      "batch": tiling.batch, "rows": rows, "repeats": repeats, "settle": 1, "goals": goals, "notes": [
                                           "PSNR on seeded random weights and uniform-noise tiles, which amplify rounding: the "
                                           "trained default model's bf16 output is measured on a photo in the end-to-end table"]})
     print(f"\nswintormer-dpdd per tile: {rows}; goals {goals}")

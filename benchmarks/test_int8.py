@@ -11,8 +11,8 @@ ranges are asserted.
 
 from __future__ import annotations
 
+import functools
 import statistics
-import time
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from swintormer.model import ASSETS
 from swintormer.tiling import TilingConfig, tiled_apply
 
 from test_speed import _synthetic_pairs
+from timing import interleaved
 
 TILING = TilingConfig(batch=8)
 
@@ -46,14 +47,9 @@ def test_int8_against_fp32(default_model, record, quick):
     speed = {}
     for batch in (1, 8):
         x = rng.random((batch, 3, 256, 256), dtype=np.float32)
-        times = {p: [] for p in sessions}
-        for p, s in sessions.items():
-            s(image=x)  # warm-up
-        for _ in range(runs):  # interleaved: both see the same machine
-            for p, s in sessions.items():
-                t0 = time.perf_counter()
-                s(image=x)
-                times[p].append((time.perf_counter() - t0) / batch)
+        # interleaved, each timed call after a settling one: both see the same machine
+        times = {p: [t / batch for t in ts] for p, ts in interleaved({p: functools.partial(s, image=x) for p, s in sessions.items()},
+                                                                       runs).items()}
         speed[f"batch {batch}"] = {f"{p}_ms_per_tile": 1000 * statistics.median(t) for p, t in times.items()}
         speed[f"batch {batch}"]["speedup"] = statistics.median(times["fp32"]) / statistics.median(times["int8"])
     where = _where_the_time_goes({p: s.path for p, s in sessions.items()}, 2 if quick else 5)
@@ -80,7 +76,7 @@ def test_int8_against_fp32(default_model, record, quick):
         "(the TensorRT convention), calibrated on 32 defocused tiles of the training photographs",
         "fp8: the same in float8 e4m3 (opset 19, Distribution calibration); parity only, ONNX Runtime's CPU provider "
         "dequantizes it (speed belongs to TensorRT on an FP8 GPU)",
-        "default model, tile 256, 2 intra-op threads; speed: median of interleaved runs"]})
+        "default model, tile 256, 2 intra-op threads; speed: median of interleaved runs, each after a settling call"]})
     print(f"\nint8/fp8: {speed}; quality {quality}; goals {goals}; time by op {where}")
     assert all(q[f"{p}_vs_fp32_db"] >= 30 for q in quality.values() for p in quantized), quality  # a broken quantization is far below
     assert 0.3 <= speed["batch 8"]["speedup"] <= 10, speed
