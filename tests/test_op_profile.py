@@ -85,6 +85,8 @@ def test_profile_cli_reports_op_times(capsys, tiny_graph):
 def test_profile_cli_refuses_bad_counts(capsys):
     code, _, err = run_cli(capsys, "profile", "--runtime", "onnxruntime", "--calls", "0")
     assert_one_line_error(code, err, "--calls and --top must be >= 1")
+    code, _, err = run_cli(capsys, "profile", "--precision", "int8")
+    assert_one_line_error(code, err, "--precision int8 times graphs: add --runtime")
 
 
 def test_an_openvino_profile_counts_the_streams_of_the_last_calls_only(tiny_graph):

@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         if args.calls < 1 or args.top < 1:
             raise SwintormerError("--calls and --top must be >= 1")
         return _op_times(args)
+    if args.precision != "fp32":
+        raise SwintormerError(f"--precision {args.precision} times graphs: add --runtime onnxruntime or openvino "
+                              "(parameters and MACs do not depend on the precision)")
     from swintormer.profiling import profile_variant
 
     reports = profile_variant(args.model, args.size, args.batch)
