@@ -131,7 +131,7 @@ def _op_times(args: argparse.Namespace) -> int:
         summed = f", summed over {prof.streams} streams running at once" if prof.streams > 1 else ""
         print(f"{args.model} {component} ({weights}), {args.precision}, {args.runtime} {version} CPU, batch {prof.batch} "
               f"of {side}x{side}: {prof.total_ms:.1f} ms of kernels a call ({prof.total_ms / prof.batch:.1f} ms an item"
-              f"{summed}), mean of {prof.calls} calls")
+              f"{summed}), mean of {prof.calls} call{'s' if prof.calls != 1 else ''}")
         kernel = "  kernel" if openvino else ""
         print(f"  {'op type':<24}{'ms/call':>10}{'share':>8}{'kernels':>9}{kernel}")
         for t in prof.by_type[: args.top]:
