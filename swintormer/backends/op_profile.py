@@ -152,13 +152,12 @@ def _openvino(path: Path, feeds: Mapping[str, np.ndarray], calls: int, threads: 
     from swintormer.backends.openvino import OvSession, _ov
 
     executed = _ov().ProfilingInfo.Status.EXECUTED
-    session = OvSession(path, precision, threads, batch, profile=True)  # one round a call: a part per stream
-    streams = min(len(session.requests), -(-batch // session.part)) if session.part else min(batch, len(session.requests))
+    session = OvSession(path, precision, threads, batch, profile=True)  # compiled for the batch: one round a call
     session(**feeds)
     kernels = []
     for _ in range(calls):
         session(**feeds)
-        for request in session.requests[:streams]:
+        for request in session.requests[: session.used]:
             kernels += [(i.node_name, i.node_type, i.exec_type, i.real_time.total_seconds() * 1e6)
                         for i in request.get_profiling_info() if i.status == executed]
-    return tally(kernels, calls, path.name, "openvino", batch, streams)
+    return tally(kernels, calls, path.name, "openvino", batch, session.used)

@@ -127,6 +127,7 @@ class OvSession:
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise SwintormerError(f"OpenVINO cannot compile {path}: {exc}") from None
         self.requests = [c.create_infer_request() for c in self.compiled]
+        self.used = 0  # requests the last round ran on (the ones whose profiling info is the last call's)
         self.path, self.precision = path, precision
         self.input_names = [i.get_any_name() for i in self.compiled[0].inputs]
         self.shapes = {i.get_any_name(): tuple(i.get_partial_shape().to_shape()) for i in self.compiled[0].inputs} if self.part else {}
@@ -169,6 +170,7 @@ class OvSession:
 
     def _run(self, parts: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """Each part on its own request at once; the outputs, views of the requests' own buffers."""
+        self.used = min(len(parts), len(self.requests))
         for request, part in zip(self.requests, parts):
             request.start_async(part)
         for request, _ in zip(self.requests, parts):
