@@ -29,7 +29,7 @@ from swintormer.models.config import RestorerConfig
 from swintormer.models.detect import DERIVED_BUFFERS, Detection, detect_restorer
 from swintormer.registry import build_from_config, build_model, get_config, list_models, prior_components
 
-__all__ = ["ASSETS", "BUNDLED", "DEFAULT_CHECKPOINT", "DeblurModel", "Expect", "load_upstream", "matching_variant"]
+__all__ = ["ASSETS", "BUNDLED", "DEFAULT_CHECKPOINT", "DEFAULT_VARIANT", "DeblurModel", "Expect", "load_upstream", "matching_variant"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ BUNDLED = {
     "swintormer-tiny-prior": ASSETS / "swintormer-tiny-prior.safetensors",
 }
 #: The bundled default model: what every command uses without ``--model``/``--checkpoint``.
-DEFAULT_CHECKPOINT = BUNDLED["swintormer-tiny"]
+DEFAULT_VARIANT = "swintormer-tiny"
+DEFAULT_CHECKPOINT = BUNDLED[DEFAULT_VARIANT]
 #: What a caller may say it expects: a registered variant's name or a restorer config.
 Expect = Union[str, RestorerConfig, None]
 

@@ -31,9 +31,8 @@ OpenVINO runs a batch as parallel streams (one per core), so its times are summe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from swintormer.model import BUNDLED, DEFAULT_CHECKPOINT
+    from swintormer.model import DEFAULT_VARIANT
 
-    default = next(name for name, path in BUNDLED.items() if path == DEFAULT_CHECKPOINT)
     p = subparsers.add_parser(
         "profile",
         help="count parameters and MACs of a model variant, or time its exported graphs op by op",
@@ -43,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export the model's graphs and report where that runtime's kernels spend their time, from its own profiler.",
         epilog=EPILOG.format(prog="swintormer profile"), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default=default, metavar="NAME", help=f"registered variant (see `swintormer models`; default {default})")
+    p.add_argument("--model", default=DEFAULT_VARIANT, metavar="NAME",
+                   help=f"registered variant (see `swintormer models`; default {DEFAULT_VARIANT})")
     p.add_argument("--size", type=int, default=256, help="square image tile size in pixels (default 256); the denoiser runs at size/4")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
