@@ -144,24 +144,30 @@ def window_attention(
     bias: torch.Tensor,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Swin-V2 cosine window attention with ``softmax_one``.
+    """Swin-V2 cosine window attention with ``softmax_one``, on channel-major heads.
+
+    The heads stay as the window's ``[d, N]`` channel rows (what reshaping a ``[Bw, C, M, M]``
+    window gives, no copy): ``attn = qn^T kn`` and ``out^T = v attn^T``, the same arithmetic as
+    ``softmax(qn kn^T) v`` on token-major heads. Every transpose left is a matmul operand, which
+    runtimes fold into the matmul (ONNX Runtime's ``FusedMatMul``, OpenVINO's ``transpose_a/b``)
+    instead of copying q, k, v and the output into token-major order and back.
 
     Args:
-        q, k, v: ``[Bw, h, N, d]``.
+        q, k, v: ``[Bw, h, d, N]``.
         logit_scale: ``[h, 1, 1]`` learned log scale (clamped at ln 100, then exponentiated).
-        bias: ``[h, N, N]`` continuous position bias (already ``16*sigmoid``).
+        bias: ``[h, N, N]`` continuous position bias (already ``16*sigmoid``), ``[query, key]``.
         mask: ``[nW, N, N]`` shift mask or None; windows of one image are consecutive in ``Bw``.
 
     Returns:
-        ``[Bw, h, N, d]``.
+        ``[Bw, h, d, N]``.
     """
-    attn = l2_normalize(q) @ l2_normalize(k).transpose(-2, -1)
+    attn = l2_normalize(q, dim=-2).transpose(-2, -1) @ l2_normalize(k, dim=-2)  # [Bw, h, N, N]
     attn = attn * torch.clamp(logit_scale, max=LOGIT_SCALE_MAX).exp().to(attn.dtype) + bias.to(attn.dtype)
     if mask is not None:
         bw, h, n, _ = attn.shape
         nw = mask.shape[0]
         attn = (attn.reshape(bw // nw, nw, h, n, n) + mask[None, :, None].to(attn.dtype)).reshape(bw, h, n, n)
-    return softmax_one(attn) @ v
+    return v @ softmax_one(attn).transpose(-2, -1)
 
 
 def channel_attention(
@@ -202,9 +208,9 @@ def window_branch(
     -> ``[Bw, C', M, M]``."""
     parts = qkv.chunk(3, dim=1) if isinstance(qkv, torch.Tensor) else qkv
     bw, _, m, _ = parts[0].shape
-    q, k, v = (t.reshape(bw, num_heads, -1, m * m).transpose(-2, -1) for t in parts)
-    out = window_attention(q, k, v, logit_scale, bias, mask)  # [Bw, h, N, d]
-    return out.transpose(-2, -1).reshape(bw, -1, m, m)
+    q, k, v = (t.reshape(bw, num_heads, -1, m * m) for t in parts)
+    out = window_attention(q, k, v, logit_scale, bias, mask)  # [Bw, h, d, N]
+    return out.reshape(bw, -1, m, m)
 
 
 def channel_branch(qkv: torch.Tensor | Sequence[torch.Tensor], num_heads: int) -> torch.Tensor:
