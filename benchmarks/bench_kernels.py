@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import re
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,11 +49,10 @@ from swintormer.layers.attention import (
 )
 from swintormer.registry import get_config
 
-from recording import results_file
+from recording import git_revision, results_file
 
 log = logging.getLogger("bench_kernels")
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NEEDS_GPU = "the kernel benchmark needs a CUDA GPU (and Triton); nothing to measure here"
 #: Dense peaks (TFLOP/s) as ``(device name pattern, fp16 tensor core with fp32 accumulate, fp32)``.
 FLOP_PEAKS = [
@@ -286,14 +284,6 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
-def _git(*args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return done.stdout.strip()
-
-
 def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, command: str) -> Path:
     """Measure every case, write the JSON report and return its path.
 
@@ -313,8 +303,7 @@ def run(tiles: list[int], dtypes: list[str], batch: int, out: Path | None, comma
         "triton": triton.__version__,
         "cuda": torch.version.cuda,
         "command": command,
-        "git_revision": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain")),
+        "git_revision": git_revision(),  # "-dirty" when tracked files had changes
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "method": __doc__.split("\n\n", 1)[1].strip(),
         "peaks": peaks,
