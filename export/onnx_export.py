@@ -118,7 +118,7 @@ def rank_match_scalars(model) -> int:
              if v.type.tensor_type.HasField("shape")}
     inits = {t.name: t for t in graph.initializer}
     ranks.update({name: len(t.dims) for name, t in inits.items()})
-    made: dict[tuple[str, int], str] = {}
+    replaced: set[str] = set()
     changed = 0
     for node in graph.node:
         if node.op_type not in BROADCAST_OPS or len(node.input) != 2:
@@ -127,15 +127,14 @@ def rank_match_scalars(model) -> int:
             other = ranks.get(node.input[1 - i], 0)
             if name not in inits or inits[name].dims or other < 1:
                 continue
-            key = (name, other)
-            if key not in made:
-                value = numpy_helper.to_array(inits[name]).reshape((1,) * other)
-                made[key] = f"{name}_rank{other}"
-                graph.initializer.append(numpy_helper.from_array(value, made[key]))
-            node.input[i] = made[key]
+            # one copy per use (4 bytes each): a constant shared by ops of different precisions
+            # would stop fp16 converters (onnxconverter-common) from casting it for each
+            copy = f"{name}_rank{other}_{changed}"
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[name]).reshape((1,) * other), copy))
+            node.input[i] = copy
+            replaced.add(name)
             changed += 1
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-    replaced = {name for name, _ in made}
     for t in [t for t in graph.initializer if t.name in replaced and t.name not in used]:
         graph.initializer.remove(t)
     return changed

@@ -234,8 +234,8 @@ def test_swintormer_graph_copies_only_what_it_must():
 
 def test_rank_zero_constants_take_the_other_operands_rank():
     """``rank_match_scalars``: a rank-0 constant of an elementwise op becomes ``[1] * rank`` (ONNX
-    Runtime's slow broadcast path otherwise), the outputs stay the same, a scalar-by-scalar op and
-    a non-elementwise op are left alone, and the unused original constant is dropped."""
+    Runtime's slow broadcast path otherwise), one copy per use, the outputs stay the same, a
+    scalar-by-scalar op and a non-elementwise op are left alone, the unused original is dropped."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -243,11 +243,11 @@ def test_rank_zero_constants_take_the_other_operands_rank():
 
     one = numpy_helper.from_array(np.array(1.0, np.float32), "one")
     axes = numpy_helper.from_array(np.array([-1], np.int64), "axes")
-    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
-             helper.make_node("Add", ["s", "one"], ["d"]),  # [N, 1, 64, 1] + scalar: rewritten
-             helper.make_node("Div", ["one", "d"], ["y"]),  # scalar first: rewritten
-             helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
-             helper.make_node("Mul", ["m", "one"], ["z"])]  # scalar by scalar: left as it is
+    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["s"], "sum", keepdims=1),
+             helper.make_node("Add", ["s", "one"], ["d"], "add"),  # [N, 1, 64, 1] + scalar: rewritten
+             helper.make_node("Div", ["one", "d"], ["y"], "div"),  # scalar first: rewritten
+             helper.make_node("ReduceMax", ["x"], ["m"], "max", keepdims=0),
+             helper.make_node("Mul", ["m", "one"], ["z"], "mul")]  # scalar by scalar: left as it is
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 64, 64])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
                                helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [one, axes])
@@ -257,8 +257,13 @@ def test_rank_zero_constants_take_the_other_operands_rank():
     assert rank_match_scalars(model) == 2
     onnx.checker.check_model(model, full_check=True)
     shapes = {t.name: list(t.dims) for t in model.graph.initializer}
-    assert shapes == {"one": [], "axes": [1], "one_rank4": [1, 1, 1, 1]}, shapes
+    assert shapes == {"one": [], "axes": [1], "one_rank4_0": [1, 1, 1, 1], "one_rank4_1": [1, 1, 1, 1]}, shapes
     assert [n.input[1] for n in model.graph.node if n.op_type == "Mul"] == ["one"]
     after = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     assert rank_match_scalars(model) == 0  # idempotent
+    # a float16 converter that keeps Div in fp32 still makes a loadable graph (no constant shared
+    # between an fp32 and an fp16 op)
+    float16 = pytest.importorskip("onnxconverter_common.float16")
+    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=["Div"])
+    ort.InferenceSession(half.SerializeToString())
