@@ -11,6 +11,9 @@ to the process's stderr (which concurrent workers share):
 - WebP, BMP: Pillow, which raises on truncated data.
 - TIFF: OpenCV (8/16-bit and float), its own log silenced; a strip it cannot read is an error.
 
+Pixels come out turned by the file's EXIF orientation, as viewers show them
+(:mod:`swintormer.image_metadata`).
+
 A flip in data a format does not check (JPEG's entropy-coded bits when they still decode, lossy
 WebP, BMP and uncompressed TIFF pixels) gives another valid image: no decoder can tell. Headers
 are checked against :data:`MAX_DECODED_PIXELS` before any pixel is allocated.
@@ -26,6 +29,7 @@ import zlib
 import numpy as np
 
 from swintormer.errors import SwintormerError
+from swintormer.image_metadata import ImageMetadata, apply_orientation, read_metadata
 
 __all__ = ["FORMATS", "MAX_DECODED_PIXELS", "decode_image", "sniff"]
 
@@ -114,6 +118,8 @@ def _decode_png_or_tiff(data: bytes, name: str, kind: str) -> np.ndarray:
         raise SwintormerError(f"{name} is a damaged or truncated {kind}, or a variant OpenCV cannot read")
     if raw.ndim == 3 and raw.shape[2] >= 3:
         raw = raw[:, :, [2, 1, 0] + list(range(3, raw.shape[2]))]  # OpenCV is BGR(A)
+    if kind == "PNG" and data[25] == 4 and raw.ndim == 3 and raw.shape[2] == 4:
+        raw = raw[:, :, [0, 3]]  # gray + alpha (IHDR colour type 4), which OpenCV expands to BGRA
     return raw
 
 
@@ -145,20 +151,25 @@ def _decode_pillow(data: bytes, name: str, kind: str) -> np.ndarray:
         raise SwintormerError(f"{name} is a damaged or truncated {kind} ({exc})") from None
 
 
-def decode_image(data: bytes, name: str) -> np.ndarray:
-    """The pixels of an encoded image, ``[H, W]`` or ``[H, W, C]`` (RGB(A) order) in the file's dtype.
+def decode_image(data: bytes, name: str, metadata: ImageMetadata | None = None) -> np.ndarray:
+    """The pixels of an encoded image, ``[H, W]`` or ``[H, W, C]`` (RGB(A) order) in the file's dtype,
+    turned the way its EXIF orientation says viewers show it (``metadata``: read from ``data`` if None).
 
     Raises :class:`SwintormerError` naming the file and the damage when the bytes are not a
     whole, undamaged image of a supported format.
     """
+    if not data:
+        raise SwintormerError(f"{name} is empty (0 bytes): nothing to decode")
     kind = sniff(data)
     if kind is None:
         raise SwintormerError(f"{name} could not be decoded as an image (is it a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} file?)")
     if kind == "PNG":
         _check_png(data, name)
-        return _decode_png_or_tiff(data, name, kind)
-    if kind == "JPEG":
-        return _decode_jpeg(data, name)
-    if kind == "TIFF":
-        return _decode_png_or_tiff(data, name, kind)
-    return _decode_pillow(data, name, kind)
+        pixels = _decode_png_or_tiff(data, name, kind)
+    elif kind == "JPEG":
+        pixels = _decode_jpeg(data, name)
+    elif kind == "TIFF":
+        pixels = _decode_png_or_tiff(data, name, kind)
+    else:
+        pixels = _decode_pillow(data, name, kind)
+    return apply_orientation(pixels, (metadata or read_metadata(data)).orientation)

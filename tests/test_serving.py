@@ -155,6 +155,24 @@ def test_grayscale_request_comes_back_grayscale(served):
     assert np.abs(got.astype(int) - gray.astype(int)).mean() > 0.5  # it was restored, not echoed
 
 
+def test_client_keeps_orientation_profile_and_alpha(served, tmp_path):
+    """`swintormer client` on a turned RGBA photo with a colour profile: the answer is upright,
+    keeps the profile and the alpha channel (carried on the client: the server sees RGB)."""
+    from PIL import Image, ImageCms
+
+    from swintormer.cli import main
+
+    _, server = served
+    rgba = np.dstack([photo("coffee")[:96, :160], np.full((96, 160), 200, np.uint8)])
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 8  # turned 90 degrees counter-clockwise for display
+    Image.fromarray(rgba).save(tmp_path / "in.png", icc_profile=profile, exif=exif.tobytes())
+    assert main(["client", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--url", server.http_url]) == 0
+    out = read_image(tmp_path / "out.png")
+    assert out.array.shape == (160, 96, 3) and out.icc_profile == profile and (out.alpha == 200).all()
+
+
 def _our_regions(client: DeblurClient) -> list[str]:
     """Names of the system shared-memory regions the server holds for our clients."""
     status = client.client.get_system_shared_memory_status(headers=client.headers, as_json=True)

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             with connect() as client:
                 restored = client.deblur(array)
             elapsed = time.perf_counter() - start
-            write_image(job[1], restored)
+            write_image(job[1], restored, alpha=images[0].alpha if len(images) == 1 else None,
+                        icc_profile=images[0].icc_profile)
         except SwintormerError as exc:
             log.error("%s", exc)  # one line per image; the others go on
             return exc

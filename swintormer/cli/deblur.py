@@ -21,7 +21,9 @@ EPILOG = """examples:
   swintormer deblur photo.jpg -o sharp.png --backend onnxruntime --threads 2
 
 Grayscale images are restored as RGB and written back grayscale; 16-bit files stay 16-bit
-unless --bit-depth says otherwise.
+unless --bit-depth says otherwise. Results come out upright (the input's EXIF orientation is
+applied), keep the input's colour profile (PNG and JPEG outputs) and its alpha channel,
+unchanged (PNG, TIFF and WebP outputs).
 """
 
 _DTYPES = {8: np.uint8, 16: np.uint16}
@@ -66,7 +68,8 @@ def _deblur_one(inputs: list[Path], out_path: Path, args: argparse.Namespace, mo
     start = time.perf_counter()
     restored = tiled_apply(gray_tile_fn(tile_fn) if gray else tile_fn, array, 1 if gray else 3, tiling, out_dtype=_DTYPES.get(depth, np.uint16))
     elapsed = time.perf_counter() - start
-    write_image(out_path, restored)
+    alpha = images[0].alpha if len(images) == 1 else None  # transparency is carried over, not deblurred
+    write_image(out_path, restored, alpha=alpha, icc_profile=images[0].icc_profile)
     h, w = restored.shape[:2]
     log.info("wrote %s (%dx%d%s, %.2f s on %s)", out_path, w, h, ", grayscale" if gray else "", elapsed, where)
     if args.compare:
