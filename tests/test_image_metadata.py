@@ -60,8 +60,9 @@ def test_the_colour_profile_goes_into_the_output(capsys, tmp_path, photo, displa
     Image.fromarray(photo).save(src, icc_profile=display_p3_like)
     assert read_image(src).icc_profile == display_p3_like
     out = tmp_path / f"out{suffix}"
-    assert main(["deblur", str(src), "-o", str(out), "--backend", "torch"]) == 0
+    assert main(["deblur", str(src), "-o", str(out), "--backend", "torch", "--compare"]) == 0
     assert Image.open(out).info.get("icc_profile") == display_p3_like
+    assert Image.open(tmp_path / "out_compare.png").info.get("icc_profile") == display_p3_like
     restored = read_image(out)  # still a whole, undamaged file for the strict decoder
     assert restored.icc_profile == display_p3_like and restored.array.shape == photo.shape
     assert "colour profile" not in capsys.readouterr().err

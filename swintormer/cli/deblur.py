@@ -74,7 +74,8 @@ def _deblur_one(inputs: list[Path], out_path: Path, args: argparse.Namespace, mo
     log.info("wrote %s (%dx%d%s, %.2f s on %s)", out_path, w, h, ", grayscale" if gray else "", elapsed, where)
     if args.compare:
         shown = np.repeat(restored, 3, axis=2) if gray else restored
-        write_image(_compare_path(out_path), side_by_side([array[:, :, :3], shown], ["input", "deblurred"]))
+        write_image(_compare_path(out_path), side_by_side([array[:, :, :3], shown], ["input", "deblurred"]),
+                    icc_profile=images[0].icc_profile)
         log.info("wrote %s", _compare_path(out_path))
     return h * w
 
