@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("deployment")
     g.add_argument("--precision", choices=("fp32", "fp16", "int8", "fp8", "bf16"), default="fp32",
                    help="graph precision: fp16 keeps norms/softmax in fp32; int8 is a QDQ graph (int8 Conv/MatMul, calibrated "
-                   "on training photographs; prior-free models); fp8 the same in float8 e4m3 (TensorRT on Hopper and "
+                   "on training photographs; prior-free models; made for TensorRT: ONNX Runtime's CPU kernels run the "
+                   "default model slower in int8 than in fp32, BENCHMARKS.md); fp8 the same in float8 e4m3 (TensorRT on Hopper and "
                    "later; ONNX Runtime runs it on CPU for parity checks, not speed); bf16: fp32 graphs that OpenVINO runs in bf16 "
                    "(--runtime openvino, CPUs with bf16 units); default fp32")
     g.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
