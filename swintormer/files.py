@@ -39,11 +39,27 @@ def _why(exc: OSError) -> str:
     return _WHY.get(exc.errno, exc.strerror or str(exc))
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it, racing other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): read it by setting it back at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    The folder is created if needed. Errors (a full disk, no permission) are one clear
-    :class:`SwintormerError`, and the temporary file is removed.
+    The folder is created if needed. The file gets the mode a plain ``open(path, "w")`` would
+    give it (0666 less the umask), not the temporary file's private 0600: a web server or a
+    Triton server running as another user can read what was written. Errors (a full disk, no
+    permission) are one clear :class:`SwintormerError`, and the temporary file is removed.
     """
     path = Path(path)
     if path.exists() and not path.is_symlink() and not path.is_file():
@@ -53,6 +69,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -131,3 +131,15 @@ def test_a_checkpoint_with_an_implausible_config_is_refused_before_allocating(ca
     save_file({"restorer.patch_embed.proj2.weight": torch.zeros(1)}, str(path),
               metadata={"format": FORMAT, "restorer.config_type": "RestorerConfig", "restorer.config": json.dumps(config)})
     _one_error(*_run(capsys, "deblur", photos / "a.png", "-o", tmp_path / "o.png", "--checkpoint", path), "parameters, which no model")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask):
+    """Not the temporary file's private 0600: a server running as another user reads the outputs
+    (images, model repositories) as it would any file written by this user."""
+    old = os.umask(umask)
+    try:
+        path = atomic_write_bytes(tmp_path / "out.png", b"x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
