@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from swintormer.errors import SwintormerError
-from swintormer.export.cache import artifact_key, cache_root, module_digest
+from swintormer.export.cache import artifact_key, artifact_lock, cache_root, module_digest
+from swintormer.files import atomic_write_text
 from swintormer.export.specs import ExportSpec, Precision
 from swintormer.model import DeblurModel
 
@@ -56,6 +57,14 @@ def export_components(
     return _cached_graphs(model, specs, precision, force, export, "exported")
 
 
+def _made_while_waiting(path: Path, since: float) -> bool:
+    """Whether another process finished ``path`` while this one waited for its lock (with --force too)."""
+    try:
+        return time.time() - path.stat().st_mtime < time.perf_counter() - since + 1.0
+    except FileNotFoundError:
+        return False
+
+
 def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: Precision, force: bool,
                    make, verb: str) -> dict[str, Artifact]:
     """``make(component, spec, path)`` for every graph not in the cache (all with ``force``), one log line each."""
@@ -65,7 +74,10 @@ def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: 
         start = time.perf_counter()
         cached = path.is_file() and not force
         if not cached:
-            make(component, spec, path)
+            with artifact_lock(path):
+                cached = path.is_file() and not force or _made_while_waiting(path, start)
+                if not cached:
+                    make(component, spec, path)
         done[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else verb, path.name, done[component].seconds)
     return done
@@ -104,7 +116,7 @@ def verify_components(
             result = verify_onnx(spec, model.components()[component], art.path, precision)
             report = {**asdict(result), "line": result.line(),
                       "tensorrt_problems": check_tensorrt_compat(onnx.load(str(art.path)), spec)}
-            report_path.write_text(json.dumps(report, indent=2))
+            atomic_write_text(report_path, json.dumps(report, indent=2))  # others may read it at once
         reports[component] = report
         log.info("  %s", report["line"])
         problems = report["tensorrt_problems"]
@@ -136,7 +148,10 @@ def build_engines(
         start = time.perf_counter()
         cached = path.is_file() and not force
         if not cached:
-            build_engine(artifacts[component].path, spec, path, options)
+            with artifact_lock(path):
+                cached = path.is_file() and not force or _made_while_waiting(path, start)
+                if not cached:
+                    build_engine(artifacts[component].path, spec, path, options)
         engines[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s", component, "cached  " if cached else "built   ", path.name)
     return engines

@@ -5,19 +5,28 @@ not invalidate it), the export spec, the precision, the source of the code that 
 (the networks, their layers and the exporter: an upgrade that changes a graph re-exports it by
 itself) and the library versions; engines add TensorRT's version and the GPU's compute capability. The root is
 ``$SWINTORMER_CACHE`` or ``~/.cache/swintormer-rt``.
+
+Processes share the cache: :func:`artifact_lock` lets one process make an artifact while the
+others wait for it (``xargs -P 4 swintormer deblur ...`` on a fresh machine exports once, not
+four times into the same temporary file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["EXPORTER_VERSION", "cache_root", "module_digest", "artifact_key"]
+__all__ = ["EXPORTER_VERSION", "artifact_key", "artifact_lock", "cache_root", "module_digest"]
+
+log = logging.getLogger(__name__)
 
 #: Bump when a change to the export code changes the graphs it writes (the source digest below
 #: catches edits of the files it reads; this covers anything else).
@@ -63,3 +72,27 @@ def artifact_key(*parts: str) -> str:
 
     h = hashlib.sha256("|".join((EXPORTER_VERSION, graph_code_digest(), torch.__version__, onnx.__version__, *parts)).encode())
     return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def artifact_lock(path: Path) -> Iterator[None]:
+    """Held while this process makes ``path``; another process making it waits here (an advisory
+    ``flock`` on ``path.lock``, released by the kernel if the holder dies). Check again whether
+    ``path`` exists once inside: the process that held it may have made it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no locking
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("  waiting for another process making %s", path.name)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

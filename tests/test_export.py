@@ -88,6 +88,34 @@ def test_cache_hits_and_invalidation(tmp_path):
     assert not changed.cached and changed.path != first.path
 
 
+def test_processes_sharing_the_cache_export_once(tmp_path):
+    """Two processes that want the same graph at once: one exports it, the other waits for it and
+    reads it from the cache (before the lock both exported, into one temporary file)."""
+    from textwrap import dedent
+
+    probe = dedent(
+        """
+        import logging, sys, torch
+        from swintormer.export.build import export_components
+        from swintormer.export.specs import Precision, component_specs
+        from swintormer.model import DeblurModel
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        torch.manual_seed(5)
+        model = DeblurModel.build("restormer-tiny")
+        print("cached" if export_components(model, component_specs(model, 64, 2), Precision.FP32)["restorer"].cached else "made")
+        """
+    )
+    env = {**os.environ, "SWINTORMER_CACHE": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-c", probe], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    assert sorted(out.strip().splitlines()[-1] for out in outputs) == ["cached", "made"], outputs
+    assert sum("waiting for another process making" in out for out in outputs) == 1, outputs
+    graphs = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(graphs) == 1 and onnx.load(str(graphs[0])).graph.node
+
+
 @pytest.mark.slow
 def test_a_batch_of_one_exports(tmp_path):
     """``--batch 1``: a dynamic axis whose range is one size (torch.export refuses min == max)."""
