@@ -15,8 +15,8 @@ from pathlib import Path
 
 from swintormer.errors import SwintormerError
 from swintormer.export.cache import artifact_key, artifact_lock, cache_root, module_digest
-from swintormer.files import atomic_write_text
 from swintormer.export.specs import ExportSpec, Precision
+from swintormer.files import atomic_write_text
 from swintormer.model import DeblurModel
 
 __all__ = ["Artifact", "build_engines", "export_components", "verify_components"]
