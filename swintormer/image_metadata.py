@@ -7,7 +7,9 @@
 - **Colour profile** (ICC): a Display P3 or Adobe RGB photograph is read and restored as numbers
   in its own colour space; written without its profile, a viewer would show them as sRGB, with
   visibly shifted colours. :func:`embed_icc_profile` puts the input's profile into PNG (``iCCP``)
-  and JPEG (``APP2 ICC_PROFILE``) outputs; TIFF, WebP and BMP outputs go without, with a warning.
+  and JPEG (``APP2 ICC_PROFILE``) outputs when it describes the pixels written (RGB or gray; a
+  CMYK photo is read as RGB, so its profile is dropped); TIFF, WebP and BMP outputs go without,
+  with a warning.
 
 Metadata never stops an image from being read: a file whose metadata cannot be parsed is read as
 upright, without a profile.
@@ -106,13 +108,21 @@ def _jpeg_with_icc(encoded: bytes, icc: bytes) -> bytes:
     return encoded[:pos] + segments + encoded[pos:]
 
 
-def embed_icc_profile(encoded: bytes, suffix: str, icc: bytes | None, name: str = "the output") -> bytes:
-    """``encoded`` (an image file's bytes, format by ``suffix``) carrying the ICC profile ``icc``.
+def embed_icc_profile(encoded: bytes, suffix: str, icc: bytes | None, name: str = "the output", channels: int = 3) -> bytes:
+    """``encoded`` (an image file's bytes, format by ``suffix``, ``channels`` colour channels: 1 or 3)
+    carrying the ICC profile ``icc``.
 
-    PNG and JPEG take it; for other formats the bytes come back unchanged and a warning says the
-    colours may look different and which formats keep the profile.
+    PNG and JPEG take it. The profile must describe the pixels written: an RGB profile for RGB
+    outputs, a gray one for gray outputs (a CMYK photo, read as RGB, or a gray photo written as
+    RGBA keeps none). Otherwise, and for other formats, the bytes come back unchanged and a
+    warning says the colours may look different.
     """
     if not icc:
+        return encoded
+    space, wanted = icc[16:20], b"GRAY" if channels == 1 else b"RGB "
+    if space != wanted:
+        log.warning("%s: the input's colour profile describes %s pixels, not the %s ones written; written without it",
+                    name, space.decode("latin-1").strip() or "unknown", wanted.decode().strip())
         return encoded
     if suffix == ".png":
         return _png_with_icc(encoded, icc)

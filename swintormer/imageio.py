@@ -188,6 +188,7 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
         float_to_dtype(from_uint(array)[0], np.uint8 if bit_depth == 8 else np.uint16)
     if alpha is not None:
         data = _with_alpha(data, alpha, path)
+    colour_channels = 1 if data.shape[2] == 1 else 3
     order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[data.shape[2]]  # RGB(A) -> BGR(A) for OpenCV
     data = np.ascontiguousarray(data[:, :, 0] if data.shape[2] == 1 else data[:, :, order])
     try:
@@ -196,7 +197,7 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
         raise SwintormerError(f"cannot encode {path.name}: {exc}") from None
     if not ok:
         raise SwintormerError(f"cannot encode {path.name} as {suffix}")
-    return atomic_write_bytes(path, embed_icc_profile(encoded.tobytes(), suffix, icc_profile, path.name))
+    return atomic_write_bytes(path, embed_icc_profile(encoded.tobytes(), suffix, icc_profile, path.name, colour_channels))
 
 
 def _with_alpha(data: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:

@@ -20,9 +20,9 @@ def photo(rocket) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def display_p3_like() -> bytes:
-    """A real ICC profile that is not sRGB (LittleCMS's built-in Lab profile)."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+def rgb_profile() -> bytes:
+    """A real RGB ICC profile (LittleCMS's sRGB: Pillow makes no other RGB one)."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def _with_exif_orientation(pixels: np.ndarray, orientation: int, fmt: str) -> bytes:
@@ -55,30 +55,41 @@ def test_a_phone_jpeg_is_deblurred_upright(tmp_path, photo):
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
-def test_the_colour_profile_goes_into_the_output(capsys, tmp_path, photo, display_p3_like, suffix):
+def test_the_colour_profile_goes_into_the_output(capsys, tmp_path, photo, rgb_profile, suffix):
     src = tmp_path / f"in{suffix}"
-    Image.fromarray(photo).save(src, icc_profile=display_p3_like)
-    assert read_image(src).icc_profile == display_p3_like
+    Image.fromarray(photo).save(src, icc_profile=rgb_profile)
+    assert read_image(src).icc_profile == rgb_profile
     out = tmp_path / f"out{suffix}"
     assert main(["deblur", str(src), "-o", str(out), "--backend", "torch", "--compare"]) == 0
-    assert Image.open(out).info.get("icc_profile") == display_p3_like
-    assert Image.open(tmp_path / "out_compare.png").info.get("icc_profile") == display_p3_like
+    assert Image.open(out).info.get("icc_profile") == rgb_profile
+    assert Image.open(tmp_path / "out_compare.png").info.get("icc_profile") == rgb_profile
     restored = read_image(out)  # still a whole, undamaged file for the strict decoder
-    assert restored.icc_profile == display_p3_like and restored.array.shape == photo.shape
+    assert restored.icc_profile == rgb_profile and restored.array.shape == photo.shape
     assert "colour profile" not in capsys.readouterr().err
 
 
 def test_a_profile_longer_than_one_jpeg_segment_is_split_and_read_back(tmp_path, photo):
     """JPEG APP2 segments hold 65519 profile bytes: a 150 kB profile takes three, in order."""
-    profile = bytes(np.random.default_rng(0).integers(0, 256, 150_000, dtype=np.uint8))
+    noise = bytes(np.random.default_rng(0).integers(0, 256, 150_000, dtype=np.uint8))
+    profile = noise[:16] + b"RGB " + noise[20:]  # the header's colour space, the rest opaque
     write_image(tmp_path / "big.jpg", photo, icc_profile=profile)
     assert Image.open(tmp_path / "big.jpg").info["icc_profile"] == profile
     assert read_image(tmp_path / "big.jpg").icc_profile == profile
 
 
-def test_formats_without_a_profile_say_so(caplog, tmp_path, photo, display_p3_like):
-    write_image(tmp_path / "out.tif", photo, icc_profile=display_p3_like)
+def test_formats_without_a_profile_say_so(caplog, tmp_path, photo, rgb_profile):
+    write_image(tmp_path / "out.tif", photo, icc_profile=rgb_profile)
     assert "colour profile is not written to .tif files" in caplog.text and "write .png or .jpg" in caplog.text
+
+
+def test_a_profile_for_other_pixels_is_not_written(caplog, tmp_path, photo, rgb_profile):
+    """A Lab (or CMYK) profile does not describe the RGB pixels written, nor an RGB one gray pixels."""
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    write_image(tmp_path / "lab.png", photo, icc_profile=lab)
+    write_image(tmp_path / "gray.png", photo[:, :, :1], icc_profile=rgb_profile)
+    assert "describes Lab pixels, not the RGB ones written" in caplog.text
+    assert "describes RGB pixels, not the GRAY ones written" in caplog.text
+    assert "icc_profile" not in Image.open(tmp_path / "lab.png").info and "icc_profile" not in Image.open(tmp_path / "gray.png").info
 
 
 @pytest.mark.parametrize("bits", [8, 16])

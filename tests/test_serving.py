@@ -164,7 +164,7 @@ def test_client_keeps_orientation_profile_and_alpha(served, tmp_path):
 
     _, server = served
     rgba = np.dstack([photo("coffee")[:96, :160], np.full((96, 160), 200, np.uint8)])
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()
     exif[0x0112] = 8  # turned 90 degrees counter-clockwise for display
     Image.fromarray(rgba).save(tmp_path / "in.png", icc_profile=profile, exif=exif.tobytes())
