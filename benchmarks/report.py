@@ -143,6 +143,9 @@ def _memory(sec: dict, plots: list[str]) -> list[str]:
     rows = [[f"{v['megapixels']:.2f}", f"{v['width']}x{v['height']}", f"{v['peak_rss_mb']:.0f}", f"{v['seconds']:.1f}"] for v in sec["sizes"]]
     lines += _table(["megapixels", "size", "peak RSS (MB)", "time (s)"], rows)
     lines += ["", f"16 MP / 1 MP peak ratio: **{sec['ratio_16_to_1']:.2f}** (bar: <= 1.3)."]
+    repeated = [v for v in sec["sizes"] if len(v.get("peak_rss_mb_runs", ())) > 1]
+    lines += [f"The {v['megapixels']:.0f} MP row is the lowest of {len(v['peak_rss_mb_runs'])} runs "
+              f"({', '.join(f'{r:.0f}' for r in v['peak_rss_mb_runs'])} MB): heap fragmentation only adds." for v in repeated]
     if plots:
         lines.append(f"\n![memory]({plots[-1]})")
     return lines + [""]
