@@ -17,11 +17,11 @@ def probe(width: int, height: int) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def lowest_peak(width: int, height: int, runs: int = 2) -> dict:
-    """The run with the lowest peak of ``runs`` fresh processes. The same 16 MP run peaked anywhere
+def lowest_peak(width: int, height: int, repeats: int = 2) -> dict:
+    """The run with the lowest peak of ``repeats`` fresh processes. The same 16 MP run peaked anywhere
     from 926 to 1097 MB here (2026-12-04, eight runs; 1 MP: 834-868 MB, glibc arenas limited or
     not): heap fragmentation over its 30 batches only ever adds, so the lowest is the estimate."""
-    runs = [probe(width, height) for _ in range(runs)]
+    runs = [probe(width, height) for _ in range(repeats)]
     best = min(runs, key=lambda s: s["peak_rss_mb"])
     return {**best, "peak_rss_mb_runs": [s["peak_rss_mb"] for s in runs]}
 

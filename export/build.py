@@ -57,12 +57,20 @@ def export_components(
     return _cached_graphs(model, specs, precision, force, export, "exported")
 
 
-def _made_while_waiting(path: Path, since: float) -> bool:
-    """Whether another process finished ``path`` while this one waited for its lock (with --force too)."""
-    try:
-        return time.time() - path.stat().st_mtime < time.perf_counter() - since + 1.0
-    except FileNotFoundError:
-        return False
+def _make_unless_cached(path: Path, force: bool, make) -> bool:
+    """Whether ``path`` came from the cache; if not, ``make()`` it under its lock. A process that
+    waited for the lock and finds ``path`` made meanwhile (also with ``force``) takes it as cached."""
+    if path.is_file() and not force:
+        return True
+    start = time.time()
+    with artifact_lock(path):
+        try:
+            made_meanwhile = path.stat().st_mtime >= start - 1.0 or not force
+        except FileNotFoundError:
+            made_meanwhile = False
+        if not made_meanwhile:
+            make()
+        return made_meanwhile
 
 
 def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: Precision, force: bool,
@@ -72,12 +80,7 @@ def _cached_graphs(model: DeblurModel, specs: dict[str, ExportSpec], precision: 
     for component, spec in specs.items():
         path = _onnx_path(model, component, spec, precision)
         start = time.perf_counter()
-        cached = path.is_file() and not force
-        if not cached:
-            with artifact_lock(path):
-                cached = path.is_file() and not force or _made_while_waiting(path, start)
-                if not cached:
-                    make(component, spec, path)
+        cached = _make_unless_cached(path, force, lambda: make(component, spec, path))
         done[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s (%.1f s)", component, "cached  " if cached else verb, path.name, done[component].seconds)
     return done
@@ -146,12 +149,7 @@ def build_engines(
         name = engine_name(model.label, component, precision)
         path = folder / f"{artifacts[component].path.stem}-{name}"
         start = time.perf_counter()
-        cached = path.is_file() and not force
-        if not cached:
-            with artifact_lock(path):
-                cached = path.is_file() and not force or _made_while_waiting(path, start)
-                if not cached:
-                    build_engine(artifacts[component].path, spec, path, options)
+        cached = _make_unless_cached(path, force, lambda: build_engine(artifacts[component].path, spec, path, options))
         engines[component] = Artifact(component, path, cached, time.perf_counter() - start)
         log.info("  %-9s %s %s", component, "cached  " if cached else "built   ", path.name)
     return engines

@@ -184,13 +184,13 @@ def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = Non
     if bit_depth > WRITABLE[suffix]:
         log.info("%s holds at most 8 bits per channel; writing %s as 8-bit", suffix, path.name)
         bit_depth = 8
-    data = array if array.dtype == (np.uint8 if bit_depth == 8 else np.uint16) else \
-        float_to_dtype(from_uint(array)[0], np.uint8 if bit_depth == 8 else np.uint16)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    data = array if array.dtype == dtype else float_to_dtype(from_uint(array)[0], dtype)
     if alpha is not None:
         data = _with_alpha(data, alpha, path)
     colour_channels = 1 if data.shape[2] == 1 else 3
-    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[data.shape[2]]  # RGB(A) -> BGR(A) for OpenCV
-    data = np.ascontiguousarray(data[:, :, 0] if data.shape[2] == 1 else data[:, :, order])
+    bgr = [2, 1, 0, 3][: data.shape[2]]  # RGB(A) -> BGR(A) for OpenCV
+    data = np.ascontiguousarray(data[:, :, 0] if data.shape[2] == 1 else data[:, :, bgr])
     try:
         ok, encoded = cv2.imencode(suffix, data)
     except cv2.error as exc:
